@@ -1,0 +1,43 @@
+// The contract between a client-facing transport (WebSocket, BOSH) and its upstream c2s stream.
+// Both transports hold one UpstreamStream per client session and differ only in framing and delivery.
+import type { StreamErrorCondition } from '../errors.ts';
+
+export interface StreamOpenAttributes {
+  /** XMPP domain the client logs into (the stream `to`), never the gateway's host name. */
+  to: string;
+  lang?: string;
+  from?: string;
+  version?: string;
+}
+
+export interface UpstreamEvents {
+  /** The upstream stream header arrived (after open or restart); `id` and `from` as the server sent them. */
+  opened(info: { id: string; from: string; version: string; lang?: string }): void;
+  /**
+   * One top-level element, serialized with its namespace declarations so it stands alone:
+   * stanzas carry xmlns='jabber:client', <stream:features> and <stream:error> carry xmlns:stream.
+   * STARTTLS has already been removed from features (RFC 7395 §3.9, XEP-0206 §4).
+   */
+  element(xml: string, kind: 'features' | 'stanza' | 'error'): void;
+  /** The server ended the stream (</stream:stream>) after any <stream:error>. */
+  closed(): void;
+  /** The upstream could not be reached, or failed; the client is to be told `condition`. */
+  failed(condition: StreamErrorCondition, text: string): void;
+}
+
+export interface UpstreamStream {
+  /** Opens (or, after SASL, restarts: RFC 6120 §4.3.3) the upstream stream. */
+  open(attrs: StreamOpenAttributes): void;
+  /** Relays complete top-level elements from the client, already checked for limits. */
+  send(xml: string): void;
+  /** Ends the stream cleanly: </stream:stream>, then the TCP connection. */
+  close(): void;
+  /**
+   * Drops the TCP connection without </stream:stream>, so the server keeps an XEP-0198 session resumable.
+   */
+  destroy(): void;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export type UpstreamFactory = (domain: string, events: UpstreamEvents, log: import('pino').Logger) => UpstreamStream;

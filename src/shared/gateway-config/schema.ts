@@ -1,0 +1,165 @@
+// The gateway's configuration: one schema, read by the gateway and written by the operator.
+// Types, defaults, validation and the README's reference all come from these definitions.
+import { Type, type Static } from '@sinclair/typebox';
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+const Millis = (def: number, description: string) =>
+  Type.Integer({ minimum: 0, default: def, description });
+const Bytes = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, default: def, description });
+
+export const UpstreamTlsMode = Type.Union(
+  [Type.Literal('starttls'), Type.Literal('directTLS'), Type.Literal('none')],
+  {
+    description:
+      'starttls: negotiate TLS inside the XMPP stream (RFC 6120 §5); directTLS: TLS from the first byte (XEP-0368); none: plain TCP, for loopback development only',
+  },
+);
+export type UpstreamTlsMode = Static<typeof UpstreamTlsMode>;
+
+export const UpstreamServer = Type.Object(
+  {
+    host: Type.String({ minLength: 1, description: 'XMPP server host name or address (c2s)' }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'c2s port; default 5222, or 5223 with directTLS' })),
+    tls: Type.Optional(UpstreamTlsMode),
+    caFile: Type.Optional(Type.String({ description: 'PEM file of CA certificates that sign the upstream certificate; default: system CAs' })),
+    serverName: Type.Optional(Type.String({ description: 'name checked in the upstream certificate; default: the XMPP domain' })),
+    insecureSkipVerify: Type.Optional(Type.Boolean({ description: 'accept any upstream certificate: development only' })),
+  },
+  { additionalProperties: false },
+);
+export type UpstreamServer = Static<typeof UpstreamServer>;
+
+export const NodeEntry = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    host: Type.String({ minLength: 1, description: 'public host name under which browsers reach this node' }),
+    websocketUrl: Type.Optional(Type.String()),
+    boshUrl: Type.Optional(Type.String()),
+    ready: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false },
+);
+export type NodeEntry = Static<typeof NodeEntry>;
+
+/** The node list the operator publishes (ConfigMap key `nodes.json`) and every node serves. */
+export const NodeList = Type.Object(
+  {
+    version: Type.String({ default: '0', description: 'changes whenever the list changes' }),
+    domains: Type.Array(Type.String(), { default: [] }),
+    nodes: Type.Array(NodeEntry, { default: [] }),
+  },
+  { additionalProperties: false },
+);
+export type NodeList = Static<typeof NodeList>;
+
+export const GatewayConfig = Type.Object(
+  {
+    nodeName: Type.String({ default: '', description: "this node's name in the node list (used to point draining clients elsewhere)" }),
+    domains: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'XMPP domains served; a stream to any other domain gets host-unknown. Empty: every domain goes to the default upstream (development)',
+    }),
+    listen: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', description: 'address of the HTTP listener' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 5280, description: 'plain HTTP port (0: none)' }),
+        tlsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'HTTPS/WSS port (0: none)' }),
+        certDir: Type.String({
+          default: '',
+          description: 'directory of certificates chosen by SNI: <name>.crt + <name>.key files, or sub-directories holding tls.crt + tls.key (a mounted Kubernetes TLS Secret); reloaded on change',
+        }),
+        defaultCert: Type.String({ default: '', description: 'certificate served when SNI matches none (file or directory base name); default: the first' }),
+        proxyProtocol: Type.Boolean({ default: false, description: 'expect a PROXY protocol v1/v2 header on every connection' }),
+        trustedProxies: Type.Array(Type.String(), {
+          default: [],
+          description: 'addresses or CIDRs whose X-Forwarded-For / Forwarded headers are believed',
+        }),
+        headerTimeoutMs: Millis(10_000, 'time allowed for a request head (slowloris protection)'),
+        requestTimeoutMs: Millis(120_000, 'time allowed for a whole request body'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    allowedOrigins: Type.Array(Type.String(), {
+      default: [],
+      description: 'Origins allowed to open WebSockets and BOSH sessions ("*" or exact origins); empty: allow all, logged',
+    }),
+    websocket: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        paths: Type.Array(Type.String({ pattern: '^/' }), { default: ['/xmpp-websocket', '/ws'] }),
+        pingIntervalMs: Millis(25_000, 'WebSocket ping toward the client; a peer that misses one is dropped (0: off)'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    bosh: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        paths: Type.Array(Type.String({ pattern: '^/' }), { default: ['/http-bind', '/bosh'] }),
+        maxWait: Type.Integer({ minimum: 1, default: 60, description: 'longest wait (seconds) granted to a client (XEP-0124 §7.1)' }),
+        maxHold: Type.Integer({ minimum: 1, default: 1, description: 'most requests held at once' }),
+        inactivity: Type.Integer({ minimum: 1, default: 60, description: 'seconds without a request before a session ends (§10)' }),
+        maxPause: Type.Integer({ minimum: 0, default: 120, description: 'longest pause (seconds) a client may ask for (§10)' }),
+        polling: Type.Integer({ minimum: 0, default: 2, description: 'shortest interval (seconds) between empty requests when none is held (§12)' }),
+        maxBodyBytes: Bytes(262_144, 'largest request body'),
+        maxSessions: Type.Integer({ minimum: 1, default: 100_000 }),
+        maxSessionsPerAddress: Type.Integer({ minimum: 1, default: 100 }),
+        maxBufferedBytes: Bytes(1_048_576, 'data from upstream buffered for a session before it is ended'),
+        gzip: Type.Boolean({ default: true, description: 'gzip responses when the client accepts it' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    upstream: Type.Object(
+      {
+        default: Type.Optional(UpstreamServer),
+        domains: Type.Record(Type.String(), UpstreamServer, {
+          default: {},
+          description: 'per-domain upstream, overriding the default',
+        }),
+        connectTimeoutMs: Millis(10_000, 'TCP connect + TLS handshake limit'),
+        whitespaceKeepaliveMs: Millis(60_000, 'whitespace keepalive toward the upstream (0: off)'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        maxStanzaBytes: Bytes(262_144, 'largest stanza either way; larger gets policy-violation'),
+        maxDepth: Type.Integer({ minimum: 2, default: 64, description: 'deepest element nesting inside a stanza' }),
+        maxAttributes: Type.Integer({ minimum: 1, default: 256, description: 'most attributes on one element' }),
+        maxConnections: Type.Integer({ minimum: 1, default: 100_000 }),
+        maxConnectionsPerAddress: Type.Integer({ minimum: 1, default: 200 }),
+        maxBufferedBytes: Bytes(4_194_304, 'bytes queued toward a client that does not read before it is dropped'),
+        incompleteStanzaTimeoutMs: Millis(60_000, 'time a stanza may stay incomplete before the stream is closed'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    discovery: Type.Object(
+      {
+        nodesFile: Type.String({ default: '', description: 'JSON node list (the operator mounts it); reloaded on change' }),
+        nodes: Type.Array(NodeEntry, { default: [], description: 'node list for standalone use, when no nodesFile' }),
+        publicScheme: Type.Union([Type.Literal('auto'), Type.Literal('secure'), Type.Literal('plain')], {
+          default: 'auto',
+          description: 'scheme of published URLs: secure (wss/https), plain (ws/http), auto: secure when a TLS port is configured',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    drain: Type.Object(
+      {
+        deadlineMs: Millis(20_000, 'time to close every stream on SIGTERM before exiting'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type GatewayConfig = Static<typeof GatewayConfig>;

@@ -1,0 +1,73 @@
+// Validation of a gateway configuration, once, at the edge: defaults applied, every error named by its key.
+import { Value } from '@sinclair/typebox/value';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { GatewayConfig, NodeList } from './schema.ts';
+
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+const checkConfig = TypeCompiler.Compile(GatewayConfig);
+const checkNodeList = TypeCompiler.Compile(NodeList);
+
+/** `/limits/maxDepth` → `limits.maxDepth` */
+export function keyOf(path: string): string {
+  return path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+}
+
+function collect(check: { Errors(v: unknown): Iterable<{ path: string; message: string; value: unknown }> }, value: unknown): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of check.Errors(value)) {
+    // A union failure repeats for every branch; one line per key is what a person needs.
+    const key = keyOf(e.path);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(`${key}: ${e.message} (got ${JSON.stringify(e.value)})`);
+  }
+  return out;
+}
+
+function semanticIssues(c: GatewayConfig): string[] {
+  const issues: string[] = [];
+  if (c.listen.port === 0 && c.listen.tlsPort === 0) issues.push('listen: at least one of listen.port and listen.tlsPort must be set');
+  if (c.listen.tlsPort !== 0 && c.listen.certDir === '') issues.push('listen.certDir: required when listen.tlsPort is set');
+  if (c.listen.tlsPort !== 0 && c.listen.tlsPort === c.listen.port) issues.push('listen.tlsPort: must differ from listen.port');
+  for (const d of c.domains) {
+    if (!c.upstream.domains[d] && !c.upstream.default) issues.push(`upstream.default: required, domain ${d} has no upstream.domains entry`);
+  }
+  if (c.domains.length === 0 && !c.upstream.default) issues.push('upstream.default: required when domains is empty');
+  for (const p of [...c.websocket.paths, ...c.bosh.paths]) {
+    if ((c.websocket.enabled && c.websocket.paths.includes(p)) && (c.bosh.enabled && c.bosh.paths.includes(p))) {
+      issues.push(`bosh.paths: ${p} is also a websocket path`);
+      break;
+    }
+  }
+  for (const o of c.allowedOrigins) {
+    if (o !== '*' && !/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o)) issues.push(`allowedOrigins: ${JSON.stringify(o)} is not an origin like https://chat.example.com`);
+  }
+  return issues;
+}
+
+/** Applies defaults and validates; throws ConfigError naming every bad key. */
+export function parseGatewayConfig(input: unknown): GatewayConfig {
+  const value = Value.Default(GatewayConfig, Value.Clone(input ?? {}));
+  const issues = collect(checkConfig, value);
+  if (issues.length > 0) throw new ConfigError(issues);
+  const config = value as GatewayConfig;
+  const semantic = semanticIssues(config);
+  if (semantic.length > 0) throw new ConfigError(semantic);
+  return config;
+}
+
+export function parseNodeList(input: unknown): NodeList {
+  const value = Value.Default(NodeList, Value.Clone(input ?? {}));
+  const issues = collect(checkNodeList, value);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return value as NodeList;
+}
