@@ -1,0 +1,121 @@
+// One gateway process: listeners, routes, the WebSocket and BOSH endpoints, discovery, health,
+// metrics and the drain. Everything is built from one validated configuration.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../shared/gateway-config/schema.ts';
+import { BoshEndpoint } from './bosh/endpoint.ts';
+import { DiscoveryEndpoint } from './discovery/endpoint.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { CertStore } from './server/cert-store.ts';
+import { requestContext, type RequestContext } from './server/context.ts';
+import { ConnectionLimits } from './server/connection-limits.ts';
+import { createListeners } from './server/listeners.ts';
+import { createOriginPolicy } from './server/origin.ts';
+import { createUpstreamRouter } from './upstream/router.ts';
+import { rejectUpgrade, WebSocketEndpoint } from './websocket/endpoint.ts';
+
+export interface GatewayHandle {
+  ports: { http: number; https: number };
+  metrics: GatewayMetrics;
+  /** Stops accepting, reports not ready, sends every client elsewhere; resolves within the drain deadline. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+  readonly connections: { websocket: number; bosh: number };
+}
+
+export interface GatewayOptions {
+  /** Tests run several gateways in one process: no process-wide default metrics there. */
+  defaultMetrics?: boolean;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger, options: GatewayOptions = {}): Promise<GatewayHandle> {
+  const metrics = createGatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const router = createUpstreamRouter(config, {
+    onConnect: (seconds, ok) => (ok ? metrics.upstreamConnect.observe(seconds) : metrics.upstreamFailures.inc()),
+  });
+  const origins = createOriginPolicy(config.allowedOrigins, (origin) =>
+    log.info({ origin }, 'allowing a browser origin: set allowedOrigins to restrict'),
+  );
+  const limits = new ConnectionLimits(config.limits.maxConnections, config.limits.maxConnectionsPerAddress);
+  const certStore = config.listen.tlsPort !== 0 ? new CertStore({ dir: config.listen.certDir, defaultName: config.listen.defaultCert, log }) : undefined;
+  if (certStore) await certStore.load();
+  const discovery = new DiscoveryEndpoint(config, log);
+  await discovery.start();
+  const websocket = new WebSocketEndpoint({ config, router, metrics, log });
+  const bosh = new BoshEndpoint({ config, router, metrics, log, origins });
+  let draining = false;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const context = requestContext(req, config);
+    if (path === '/healthz') return plain(res, 200, 'ok');
+    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : plain(res, 200, 'ready');
+    if (path === '/metrics') {
+      void metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => plain(res, 500, 'metrics failed'),
+      );
+      return;
+    }
+    if (discovery.handle(req, res, context)) return;
+    if (bosh.matches(path)) return bosh.handle(req, res, context, draining);
+    if (websocket.matches(path)) return plain(res, 426, 'this is an XMPP WebSocket endpoint (RFC 7395): upgrade required');
+    plain(res, 404, 'not found');
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (!websocket.matches(path)) return rejectUpgrade(socket, 404, 'no WebSocket endpoint here');
+    const context: RequestContext = requestContext(req, config);
+    const refuse = (status: number, reason: string, message: string) => {
+      metrics.refused.inc({ transport: 'websocket', reason });
+      log.info({ client: context.clientAddress, origin: req.headers.origin, reason }, 'websocket refused');
+      rejectUpgrade(socket, status, message);
+    };
+    if (draining) return refuse(503, 'draining', 'this node is shutting down');
+    if (!origins.allows(req.headers.origin)) return refuse(403, 'origin', 'origin not allowed');
+    const release = limits.tryAcquire(context.clientAddress);
+    if (!release) return refuse(503, 'limit', 'too many connections');
+    websocket.upgrade(req, socket, head, { id: websocket.newId(), clientAddress: context.clientAddress }, release);
+  };
+
+  const listeners = createListeners({ config: config.listen, certStore, onRequest, onUpgrade, log });
+  const bound = await listeners.start();
+  log.info({ http: bound.port, https: bound.tlsPort, domains: config.domains }, 'gateway started');
+
+  const seeOther = (kind: 'websocketUrl' | 'boshUrl') => () => discovery.otherNodeUrl(config.nodeName, kind);
+
+  return {
+    ports: { http: bound.port, https: bound.tlsPort },
+    metrics,
+    get connections() {
+      return { websocket: websocket.size, bosh: bosh.size };
+    },
+    async drain() {
+      if (draining) return;
+      draining = true;
+      await listeners.closeListeners();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drain.deadlineMs).unref());
+      await Promise.all([websocket.drain(seeOther('websocketUrl'), deadline), bosh.drain(seeOther('boshUrl'), deadline)]);
+    },
+    async close() {
+      draining = true;
+      websocket.close();
+      bosh.close();
+      discovery.close();
+      certStore?.close();
+      await listeners.closeListeners();
+      listeners.closeAll();
+    },
+  };
+}
+
+function plain(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(`${text}\n`);
+}

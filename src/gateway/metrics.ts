@@ -1,0 +1,35 @@
+// Prometheus metrics of one gateway process; a registry per gateway so tests can run several.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'websocket' | 'bosh';
+
+export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'xwg_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    connections: new Gauge({ name: 'xwg_connections_open', help: 'Open client connections (WebSocket) or sessions (BOSH)', labelNames: ['transport'], registers }),
+    stanzas: new Counter({ name: 'xwg_stanzas_total', help: 'Top-level elements relayed', labelNames: ['transport', 'direction'], registers }),
+    bytes: new Counter({ name: 'xwg_bytes_total', help: 'Bytes relayed', labelNames: ['transport', 'direction'], registers }),
+    closes: new Counter({ name: 'xwg_closes_total', help: 'Client streams ended, by reason', labelNames: ['transport', 'reason'], registers }),
+    upstreamConnect: new Histogram({
+      name: 'xwg_upstream_connect_seconds',
+      help: 'Time to connect to the upstream XMPP server',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    }),
+    upstreamFailures: new Counter({ name: 'xwg_upstream_connect_failures_total', help: 'Upstream connections that failed before the stream opened', registers }),
+    refused: new Counter({ name: 'xwg_refused_total', help: 'Connections or requests refused, by reason', labelNames: ['transport', 'reason'], registers }),
+    boshHeld: new Gauge({ name: 'xwg_bosh_held_requests', help: 'BOSH requests held open', registers }),
+    boshRequests: new Counter({ name: 'xwg_bosh_requests_total', help: 'BOSH requests by outcome', labelNames: ['outcome'], registers }),
+    boshLifetime: new Histogram({
+      name: 'xwg_bosh_session_seconds',
+      help: 'BOSH session lifetime',
+      buckets: [1, 10, 60, 300, 1800, 3600, 14400],
+      registers,
+    }),
+    boshTerminations: new Counter({ name: 'xwg_bosh_terminations_total', help: 'BOSH sessions ended, by condition', labelNames: ['condition'], registers }),
+  };
+}
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
