@@ -37,9 +37,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
   const origins = createOriginPolicy(config.allowedOrigins, (origin) =>
     log.info({ origin }, 'allowing a browser origin: set allowedOrigins to restrict'),
   );
-  const limits = new ConnectionLimits(config.limits.maxConnections, config.limits.maxConnectionsPerAddress);
-  const certStore = config.listen.tlsPort !== 0 ? new CertStore({ dir: config.listen.certDir, defaultName: config.listen.defaultCert, log }) : undefined;
-  if (certStore) await certStore.load();
+  const limits = new ConnectionLimits(config.limits);
+  const certStore =
+    config.listen.tlsPort !== 0 ? await CertStore.open({ dir: config.listen.certDir, defaultCert: config.listen.defaultCert, log }) : undefined;
   const discovery = new DiscoveryEndpoint(config, log);
   await discovery.start();
   const websocket = new WebSocketEndpoint({ config, router, metrics, log });

@@ -1,0 +1,239 @@
+// The BOSH connection manager's HTTP side (XEP-0124 + XEP-0206): reads bodies within limits,
+// feeds the pure session machine, writes its answers, and joins sessions to upstream streams.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../../shared/gateway-config/schema.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { OriginPolicy } from '../server/origin.ts';
+import type { RequestContext } from '../server/context.ts';
+import type { UpstreamRouter } from '../upstream/router.ts';
+import type { UpstreamStream } from '../upstream/types.ts';
+import { BodyReader } from './body.ts';
+import { BoshManager } from './manager.ts';
+import type { BoshResponse } from './session.ts';
+
+export interface BoshEndpointOptions {
+  config: GatewayConfig;
+  router: UpstreamRouter;
+  metrics: GatewayMetrics;
+  log: Logger;
+  origins: OriginPolicy;
+}
+
+interface Reply {
+  res: ServerResponse;
+  gzip: boolean;
+  cors: Record<string, string>;
+}
+
+/** Bodies this small gain nothing from gzip. */
+const GZIP_MIN_BYTES = 1024;
+
+export class BoshEndpoint {
+  private readonly options: BoshEndpointOptions;
+  private readonly manager: BoshManager<Reply>;
+  private readonly upstreams = new Map<string, UpstreamStream>();
+  /** XEP-0124 §22: a session begun over TLS is continued over TLS only. */
+  private readonly secureSessions = new Set<string>();
+  private readonly started = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private creatingSecure = false;
+  private readonly log: Logger;
+
+  constructor(options: BoshEndpointOptions) {
+    this.options = options;
+    const { config, router, metrics, log } = options;
+    this.log = log.child({ transport: 'bosh' });
+    const now = () => performance.now();
+    this.manager = new BoshManager<Reply>(
+      {
+        bosh: config.bosh,
+        isServed: (domain) => router.serves(domain),
+        metrics: {
+          sessionCreated: () => metrics.connections.inc({ transport: 'bosh' }),
+          response: (outcome) => metrics.boshRequests.inc({ outcome }),
+          sessionEnded: (reason) => {
+            metrics.connections.dec({ transport: 'bosh' });
+            metrics.boshTerminations.inc({ condition: reason });
+            metrics.closes.inc({ transport: 'bosh', reason });
+          },
+          rejected: (condition) => metrics.boshTerminations.inc({ condition }),
+        },
+      },
+      {
+        respond: (reply, response) => this.write(reply, response),
+        openUpstream: (sid, attrs) => {
+          const log = this.log.child({ sid: sid.slice(0, 8) });
+          this.started.set(sid, now());
+          if (this.creatingSecure) this.secureSessions.add(sid);
+          const upstream = router.connect(
+            attrs.to,
+            {
+              opened: (info) => this.manager.upstreamOpened(sid, info, now()),
+              element: (xml, kind) => {
+                metrics.stanzas.inc({ transport: 'bosh', direction: 'out' });
+                metrics.bytes.inc({ transport: 'bosh', direction: 'out' }, xml.length);
+                this.manager.upstreamElement(sid, xml, kind, now());
+              },
+              closed: () => this.manager.upstreamClosed(sid, now()),
+              failed: (condition, text) => this.manager.upstreamFailed(sid, condition, text, now()),
+            },
+            log,
+          );
+          this.upstreams.set(sid, upstream);
+          upstream.open(attrs);
+        },
+        restartUpstream: (sid, attrs) => this.upstreams.get(sid)?.open(attrs),
+        forward: (sid, payloads) => {
+          const upstream = this.upstreams.get(sid);
+          if (!upstream) return;
+          for (const xml of payloads) {
+            metrics.stanzas.inc({ transport: 'bosh', direction: 'in' });
+            metrics.bytes.inc({ transport: 'bosh', direction: 'in' }, xml.length);
+            upstream.send(xml);
+          }
+        },
+        closeUpstream: (sid) => {
+          this.upstreams.get(sid)?.close();
+          this.upstreams.delete(sid);
+        },
+        destroyUpstream: (sid) => {
+          this.upstreams.get(sid)?.destroy();
+          this.upstreams.delete(sid);
+        },
+        ended: (sid, reason) => {
+          this.upstreams.get(sid)?.destroy();
+          this.upstreams.delete(sid);
+          this.secureSessions.delete(sid);
+          const began = this.started.get(sid);
+          this.started.delete(sid);
+          if (began !== undefined) metrics.boshLifetime.observe((now() - began) / 1000);
+          this.log.info({ sid: sid.slice(0, 8), reason }, 'bosh session ended');
+        },
+        schedule: (at) => {
+          if (this.timer) clearTimeout(this.timer);
+          this.timer = undefined;
+          if (at === undefined) return;
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.manager.tick(now());
+          }, Math.max(0, at - now()));
+          this.timer.unref();
+        },
+      },
+    );
+  }
+
+  matches(path: string): boolean {
+    return this.options.config.bosh.enabled && this.options.config.bosh.paths.includes(path);
+  }
+
+  get size(): number {
+    return this.manager.sessionCount;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, context: RequestContext, _draining: boolean): void {
+    const { config, origins, metrics } = this.options;
+    const origin = req.headers.origin;
+    if (!origins.allows(origin)) {
+      metrics.refused.inc({ transport: 'bosh', reason: 'origin' });
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8', Vary: 'Origin' }).end('origin not allowed\n');
+      req.resume();
+      return;
+    }
+    const cors: Record<string, string> = origin
+      ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
+      : { 'Access-Control-Allow-Origin': '*' };
+    if (req.method === 'OPTIONS') {
+      // Browsers preflight text/xml POSTs (XEP-0124 §5 leaves the content type to the client).
+      res
+        .writeHead(204, {
+          ...cors,
+          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Allow-Headers': 'Content-Type',
+          'Access-Control-Max-Age': '86400',
+        })
+        .end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { ...cors, Allow: 'POST, OPTIONS', 'Content-Type': 'text/plain; charset=utf-8' }).end('BOSH takes POST requests\n');
+      req.resume();
+      return;
+    }
+    const reply: Reply = { res, gzip: config.bosh.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')), cors };
+    const reader = new BodyReader({ maxBytes: config.bosh.maxBodyBytes, maxDepth: config.limits.maxDepth, maxAttributes: config.limits.maxAttributes });
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      const result = reader.end();
+      if (result.ok) {
+        const sid = result.body.attrs.sid;
+        if (sid !== undefined && this.secureSessions.has(sid) && !context.secure) {
+          // §22: drop the connection, not the session, so a forged plain request cannot end it.
+          req.socket.destroy();
+          return;
+        }
+      }
+      // A session created by this request opens its upstream synchronously: openUpstream reads this.
+      this.creatingSecure = context.secure;
+      this.manager.handle(result, reply, context.clientAddress, performance.now());
+      this.creatingSecure = false;
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      if (!reader.write(chunk)) {
+        // Refused (too large, malformed): answer now and read no further.
+        res.setHeader('Connection', 'close');
+        finish();
+        req.pause();
+        res.once('finish', () => req.socket.destroy());
+      }
+    });
+    req.on('end', finish);
+    req.on('error', () => {
+      done = true;
+    });
+  }
+
+  /** Sends every held request's session elsewhere (see-other-uri) or reports system-shutdown. */
+  async drain(seeOtherUri: () => string | undefined, deadline: Promise<void>): Promise<void> {
+    this.manager.drain(performance.now(), seeOtherUri());
+    const gone = new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (this.manager.heldCount === 0) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+      check.unref();
+    });
+    await Promise.race([gone, deadline]);
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    for (const upstream of this.upstreams.values()) upstream.destroy();
+    this.upstreams.clear();
+  }
+
+  private write(reply: Reply, response: BoshResponse): void {
+    const { res } = reply;
+    if (res.writableEnded || res.destroyed) return;
+    this.options.metrics.boshHeld.set(this.manager.heldCount);
+    let body: Buffer | string = response.body;
+    const headers: Record<string, string> = {
+      ...reply.cors,
+      'Content-Type': response.contentType,
+      'Cache-Control': 'no-store',
+    };
+    if (reply.gzip && body.length >= GZIP_MIN_BYTES) {
+      body = gzipSync(body);
+      headers['Content-Encoding'] = 'gzip';
+      headers.Vary = headers.Vary ? `${headers.Vary}, Accept-Encoding` : 'Accept-Encoding';
+    }
+    res.writeHead(response.status, headers).end(body);
+  }
+}

@@ -1,0 +1,67 @@
+// A real third-party client for the tests: xmpp.js (@xmpp/client) over the gateway's WebSocket.
+import { client, xml, type Element, type XmppClient } from '@xmpp/client';
+
+export interface OnlineClient {
+  xmpp: XmppClient;
+  jid: string;
+  /** Stanzas received, in order. */
+  received: Element[];
+  /** Resolves with the next received stanza matching `predicate`. */
+  next(predicate: (e: Element) => boolean, timeoutMs?: number): Promise<Element>;
+  sendMessage(to: string, body: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function connectXmppJs(options: { service: string; domain: string; username: string; password: string; resource?: string }): Promise<OnlineClient> {
+  const xmpp = client({ ...options, resource: options.resource ?? 'test' });
+  xmpp.reconnect.stop();
+  const received: Element[] = [];
+  const waiters: Array<{ predicate: (e: Element) => boolean; resolve: (e: Element) => void }> = [];
+  xmpp.on('error', () => {});
+  xmpp.on('stanza', (stanza: Element) => {
+    received.push(stanza);
+    for (const w of [...waiters]) {
+      if (w.predicate(stanza)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(stanza);
+      }
+    }
+  });
+  const online = new Promise<string>((resolve, reject) => {
+    xmpp.once('online', (address: { toString(): string }) => resolve(address.toString()));
+    xmpp.once('error', reject);
+  });
+  await xmpp.start();
+  const jid = await online;
+  return {
+    xmpp,
+    jid,
+    received,
+    next(predicate, timeoutMs = 10_000) {
+      const found = received.find(predicate);
+      if (found) {
+        received.splice(received.indexOf(found), 1);
+        return Promise.resolve(found);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${jid}: no matching stanza within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          predicate,
+          resolve: (e) => {
+            clearTimeout(timer);
+            received.splice(received.indexOf(e), 1);
+            resolve(e);
+          },
+        });
+      });
+    },
+    sendMessage(to, body) {
+      return xmpp.send(xml('message', { to, type: 'chat' }, xml('body', {}, body)));
+    },
+    async stop() {
+      await xmpp.stop().catch(() => {});
+    },
+  };
+}
+
+export { xml };
