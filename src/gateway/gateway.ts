@@ -81,14 +81,13 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
     if (!origins.allows(req.headers.origin)) return refuse(403, 'origin', 'origin not allowed');
     const release = limits.tryAcquire(context.clientAddress);
     if (!release) return refuse(503, 'limit', 'too many connections');
-    websocket.upgrade(req, socket, head, { id: websocket.newId(), clientAddress: context.clientAddress }, release);
+    websocket.upgrade(req, socket, head, { id: websocket.newId(), clientAddress: context.clientAddress, secure: context.secure }, release);
   };
 
   const listeners = createListeners({ config: config.listen, certStore, onRequest, onUpgrade, log });
   const bound = await listeners.start();
   log.info({ http: bound.port, https: bound.tlsPort, domains: config.domains }, 'gateway started');
 
-  const seeOther = (kind: 'websocketUrl' | 'boshUrl') => () => discovery.otherNodeUrl(config.nodeName, kind);
 
   return {
     ports: { http: bound.port, https: bound.tlsPort },
@@ -101,7 +100,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
       draining = true;
       await listeners.closeListeners();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drain.deadlineMs).unref());
-      await Promise.all([websocket.drain(seeOther('websocketUrl'), deadline), bosh.drain(seeOther('boshUrl'), deadline)]);
+      await Promise.all([
+        websocket.drain((secure) => discovery.otherNodeUrl(config.nodeName, 'websocketUrl', secure), deadline),
+        bosh.drain(() => discovery.otherNodeUrl(config.nodeName, 'boshUrl'), deadline),
+      ]);
     },
     async close() {
       draining = true;

@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   router: UpstreamRouter;
   metrics: GatewayMetrics;
   log: Logger;
+  /** The client reached us over TLS (directly or at a trusted proxy): redirects keep wss. */
+  secure: boolean;
 }
 
 type State = 'new' | 'open' | 'closed';
@@ -24,6 +26,10 @@ export class WebSocketConnection {
   private upstream: UpstreamStream | undefined;
   private domain = '';
   private state: State = 'new';
+  get secure(): boolean {
+    return this.options.secure;
+  }
+
   /** Set by the keepalive sweep; cleared by every pong. */
   awaitingPong = false;
   private readonly onEnd: () => void;

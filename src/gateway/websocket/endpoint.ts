@@ -58,7 +58,7 @@ export class WebSocketEndpoint {
    * Completes the upgrade of an already admitted request (path, Origin and limits checked by the
    * caller). `release` is called when the connection ends.
    */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, context: { id: string; clientAddress: string }, release: () => void): void {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, context: { id: string; clientAddress: string; secure: boolean }, release: () => void): void {
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(XMPP_SUBPROTOCOL)) {
       this.options.metrics.refused.inc({ transport: 'websocket', reason: 'no-subprotocol' });
@@ -72,7 +72,7 @@ export class WebSocketEndpoint {
       metrics.connections.inc({ transport: 'websocket' });
       const connection: WebSocketConnection = new WebSocketConnection(
         ws,
-        { limits: config.limits, router, metrics, log },
+        { limits: config.limits, router, metrics, log, secure: context.secure },
         () => {
           if (!this.connections.delete(connection)) return;
           metrics.connections.dec({ transport: 'websocket' });
@@ -90,8 +90,8 @@ export class WebSocketEndpoint {
   }
 
   /** Sends every client elsewhere; resolves when all are gone or the deadline passes. */
-  async drain(seeOtherUri: () => string | undefined, deadline: Promise<void>): Promise<void> {
-    for (const c of [...this.connections]) c.drain(seeOtherUri());
+  async drain(seeOtherUri: (secure: boolean) => string | undefined, deadline: Promise<void>): Promise<void> {
+    for (const c of [...this.connections]) c.drain(seeOtherUri(c.secure));
     const gone = new Promise<void>((resolve) => {
       const check = setInterval(() => {
         if (this.connections.size === 0) {

@@ -1,0 +1,389 @@
+// A real Kubernetes control plane for integration tests and the local sandbox: etcd,
+// kube-apiserver and kube-controller-manager (optionally kube-scheduler + kwok fake nodes),
+// all on 127.0.0.1 with free ports, in a fresh temp dir, killed when this process exits
+// and in any case after `maxLifetimeMs`.
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
+import { freePorts, httpsRequest, type HttpResponse } from './http.ts';
+import { createPki, type CertPair } from './pki.ts';
+import { startProcess, tailFile, type ManagedProcess } from './process.ts';
+
+export interface KwokOptions {
+  /** Fake Nodes to create (default 1), named kwok-node-0... */
+  nodes?: number;
+  /**
+   * CIDR kwok assigns fake Pod IPs from. Default is loopback so nothing can ever send traffic
+   * off the machine; note the apiserver refuses loopback addresses in EndpointSlices.
+   */
+  podCidr?: string;
+}
+
+export interface ControlPlaneOptions {
+  /** Hard upper lifetime of every process (default 30 min). */
+  maxLifetimeMs?: number;
+  /** Start kube-controller-manager (default true): GC, Deployment -> ReplicaSet -> Pod, ... */
+  controllerManager?: boolean;
+  /** Start kube-scheduler and kwok with fake Nodes that run Pods to Ready (default false). */
+  kwok?: boolean | KwokOptions;
+  /** Prebuilt binaries (default: ensureKubeBinaries()). */
+  binaries?: KubeBinaries;
+  /** Extra kube-apiserver flags, e.g. ["--feature-gates=..."]. */
+  apiserverArgs?: string[];
+  /** Extra kube-controller-manager flags. */
+  controllerManagerArgs?: string[];
+  /** Keep the temp dir after stop() (default: env XWG_KUBE_KEEP=1). */
+  keepDir?: boolean;
+  /** Timeout for each component to become ready (default 180 s). */
+  readyTimeoutMs?: number;
+  /** Progress sink (default: silent). */
+  log?: (line: string) => void;
+}
+
+export interface ControlPlaneLogFiles {
+  etcd: string;
+  apiserver: string;
+  controllerManager?: string;
+  scheduler?: string;
+  kwok?: string;
+}
+
+export interface ControlPlane {
+  /** Temp dir with certs, kubeconfig, etcd data and logs. */
+  dir: string;
+  /** Server version, e.g. "v1.34.12". */
+  version: string;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  kubeconfigPath: string;
+  kubeconfig: string;
+  /** Bearer token of a superuser (group system:masters). */
+  token: string;
+  /** PEM CA that signed the apiserver's serving cert. */
+  ca: string;
+  /** PEM client cert/key of the kubeconfig's superuser. */
+  clientCert: string;
+  clientKey: string;
+  etcdUrl: string;
+  binaries: KubeBinaries;
+  logFiles: ControlPlaneLogFiles;
+  /** Tails of every component log, for failure messages. */
+  logs(tailLines?: number): Promise<string>;
+  /** Raw API call as the superuser; path like "/api/v1/namespaces". */
+  request(method: string, apiPath: string, body?: unknown): Promise<HttpResponse>;
+  /** Prometheus text of the apiserver's /metrics. */
+  apiserverMetrics(): Promise<string>;
+  /** Stops and starts kube-apiserver on the same port; resolves once /readyz is ok. */
+  restartApiServer(): Promise<void>;
+  /** Stops and starts etcd on the same data dir; resolves once the apiserver is ready again. */
+  restartEtcd(): Promise<void>;
+  /** Stops everything and removes the temp dir (unless kept). Idempotent. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const THIRTY_MINUTES = 30 * 60_000;
+const SERVICE_CIDR = '10.0.0.0/24';
+
+function kubeconfigFor(server: string, ca: string, user: CertPair): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  // JSON is YAML: kubectl and @kubernetes/client-node both read it.
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'harness', cluster: { server, 'certificate-authority-data': b64(ca) } }],
+    users: [{ name: 'harness', user: { 'client-certificate-data': b64(user.cert), 'client-key-data': b64(user.key) } }],
+    contexts: [{ name: 'harness', context: { cluster: 'harness', user: 'harness', namespace: 'default' } }],
+    'current-context': 'harness',
+  }, null, 2) + '\n';
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Dirs to delete if the process exits without stop(). */
+const tempDirs = new Set<string>();
+let exitHookInstalled = false;
+function removeOnExit(dir: string): void {
+  tempDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const d of tempDirs) {
+      try {
+        rmSync(d, { recursive: true, force: true, maxRetries: 2 });
+      } catch {
+        // best effort: processes may still be writing
+      }
+    }
+  });
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = opts.log ?? ((): void => {});
+  const started = Date.now();
+  const deadline = started + (opts.maxLifetimeMs ?? THIRTY_MINUTES);
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
+  const kwok: Required<KwokOptions> | undefined = opts.kwok
+    ? { nodes: 1, podCidr: '127.128.0.1/16', ...(opts.kwok === true ? {} : opts.kwok) }
+    : undefined;
+  const withKcm = opts.controllerManager ?? true;
+  const keepDir = opts.keepDir ?? process.env.XWG_KUBE_KEEP === '1';
+
+  const binaries = opts.binaries ?? (await ensureKubeBinaries({ helm: false, kwok: Boolean(kwok) }));
+  if (kwok && (!binaries.kwok || !binaries.kwokStages)) throw new Error('kwok requested but binaries.kwok is missing');
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-kube-'));
+  if (!keepDir) removeOnExit(dir);
+  const file = (n: string): string => path.join(dir, n);
+  await mkdir(file('etcd-data'), { mode: 0o700 });
+  const pki = await createPki(dir);
+  const token = randomBytes(24).toString('hex');
+  await writeFile(file('tokens.csv'), `${token},harness-admin,harness-admin,"system:masters"\n`, { mode: 0o600 });
+
+  const [apiPort, etcdClientPort, etcdPeerPort, kcmPort, schedPort, kwokPort] = (await freePorts(6)) as [number, number, number, number, number, number];
+  const server = `https://127.0.0.1:${apiPort}`;
+  const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+  const kubeconfig = kubeconfigFor(server, pki.ca.cert, pki.admin);
+  const kubeconfigPath = file('kubeconfig');
+  await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
+  const componentKubeconfig = async (name: string, pair: CertPair): Promise<string> => {
+    const p = file(`${name}.kubeconfig`);
+    await writeFile(p, kubeconfigFor(server, pki.ca.cert, pair), { mode: 0o600 });
+    return p;
+  };
+
+  const logFiles: ControlPlaneLogFiles = { etcd: file('etcd.log'), apiserver: file('kube-apiserver.log') };
+  const admin = { ca: pki.ca.cert, cert: pki.admin.cert, key: pki.admin.key };
+  const request = (method: string, apiPath: string, body?: unknown): Promise<HttpResponse> =>
+    httpsRequest(server + apiPath, admin, { method, body });
+
+  const procs: Record<string, ManagedProcess | undefined> = {};
+  const logs = async (tailLines = 60): Promise<string> => {
+    const parts: string[] = [];
+    for (const [name, f] of Object.entries(logFiles)) {
+      if (f) parts.push(`----- ${name} (${f}) -----\n${await tailFile(f, tailLines)}`);
+    }
+    return parts.join('\n');
+  };
+
+  /** Polls `check` until true; fails early, with logs, if `proc` dies. */
+  const waitFor = async (what: string, proc: ManagedProcess, check: () => Promise<boolean>): Promise<void> => {
+    const until = Date.now() + readyTimeoutMs;
+    let lastError = '';
+    for (;;) {
+      if (!proc.isRunning()) {
+        throw new Error(`${proc.name} exited (${String(await proc.exited)}) before ${what}:\n${await tailFile(proc.logFile, 80)}`);
+      }
+      try {
+        if (await check()) return;
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e);
+      }
+      if (Date.now() > until) {
+        throw new Error(`timed out after ${readyTimeoutMs} ms waiting for ${what} (${lastError}):\n${await tailFile(proc.logFile, 80)}`);
+      }
+      await sleep(250);
+    }
+  };
+
+  const start = (name: string, command: string, args: string[], logFile: string): Promise<ManagedProcess> =>
+    startProcess({ name, command, args, cwd: dir, logFile, deadline });
+
+  const startEtcd = async (): Promise<void> => {
+    const peer = `http://127.0.0.1:${etcdPeerPort}`;
+    const p = await start('etcd', binaries.etcd, [
+      '--name=harness',
+      `--data-dir=${file('etcd-data')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=harness=${peer}`,
+      '--initial-cluster-state=new',
+      // Test data is disposable: skipping fsync makes the apiserver several times faster.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ], logFiles.etcd);
+    procs.etcd = p;
+    await waitFor('etcd /health', p, async () => {
+      const res = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(5000) });
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    });
+  };
+
+  const apiserverReady = async (): Promise<boolean> => (await request('GET', '/readyz')).body === 'ok';
+  const startApiserver = async (): Promise<void> => {
+    const p = await start('kube-apiserver', binaries.apiserver, [
+      '--advertise-address=127.0.0.1',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${file('apiserver-certs')}`,
+      `--tls-cert-file=${pki.apiserver.certFile}`,
+      `--tls-private-key-file=${pki.apiserver.keyFile}`,
+      `--client-ca-file=${pki.ca.certFile}`,
+      `--token-auth-file=${file('tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      `--etcd-servers=${etcdUrl}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-account-issuer=${server}`,
+      `--service-account-key-file=${pki.serviceAccountPubFile}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
+      '--allow-privileged=true',
+      // As envtest: Pods need no ServiceAccount to exist first (no race with the SA controller).
+      '--disable-admission-plugins=ServiceAccount',
+      // Endpoints may not hold the loopback advertise address; nothing here needs them.
+      '--endpoint-reconciler-type=none',
+      '--profiling=false',
+      ...(opts.apiserverArgs ?? []),
+    ], logFiles.apiserver);
+    procs.apiserver = p;
+    await waitFor('kube-apiserver /readyz', p, apiserverReady);
+  };
+
+  const healthz = (port: number) => async (): Promise<boolean> =>
+    (await httpsRequest(`https://127.0.0.1:${port}/healthz`, { insecure: true })).body === 'ok';
+
+  const startControllerManager = async (): Promise<void> => {
+    logFiles.controllerManager = file('kube-controller-manager.log');
+    const kc = await componentKubeconfig('controller-manager', pki.controllerManager);
+    const p = await start('kube-controller-manager', binaries.controllerManager, [
+      `--kubeconfig=${kc}`,
+      `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${kcmPort}`,
+      `--cert-dir=${file('kcm-certs')}`,
+      '--leader-elect=false',
+      '--controllers=*',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--root-ca-file=${pki.ca.certFile}`,
+      `--service-account-private-key-file=${pki.serviceAccountKeyFile}`,
+      `--cluster-signing-cert-file=${pki.ca.certFile}`,
+      `--cluster-signing-key-file=${pki.ca.keyFile}`,
+      ...(opts.controllerManagerArgs ?? []),
+    ], logFiles.controllerManager);
+    procs.controllerManager = p;
+    await waitFor('kube-controller-manager /healthz', p, healthz(kcmPort));
+  };
+
+  const startKwok = async (k: Required<KwokOptions>): Promise<void> => {
+    logFiles.scheduler = file('kube-scheduler.log');
+    const skc = await componentKubeconfig('scheduler', pki.scheduler);
+    const sched = await start('kube-scheduler', binaries.scheduler, [
+      `--kubeconfig=${skc}`,
+      `--authentication-kubeconfig=${skc}`,
+      `--authorization-kubeconfig=${skc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${schedPort}`,
+      `--cert-dir=${file('scheduler-certs')}`,
+      '--leader-elect=false',
+    ], logFiles.scheduler);
+    procs.scheduler = sched;
+
+    logFiles.kwok = file('kwok.log');
+    const kkc = await componentKubeconfig('kwok', pki.kwok);
+    const kw = await start('kwok', binaries.kwok!, [
+      `--kubeconfig=${kkc}`,
+      `--config=${binaries.kwokStages!}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--node-ip=127.0.0.1',
+      `--cidr=${k.podCidr}`,
+      `--server-address=127.0.0.1:${kwokPort}`,
+      '--node-lease-duration-seconds=40',
+    ], logFiles.kwok);
+    procs.kwok = kw;
+    await waitFor('kube-scheduler /healthz', sched, healthz(schedPort));
+
+    const names = Array.from({ length: k.nodes }, (_, i) => `kwok-node-${i}`);
+    for (const name of names) {
+      const res = await request('POST', '/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
+        },
+      });
+      if (res.status !== 201 && res.status !== 409) throw new Error(`creating Node ${name}: ${res.status} ${res.body}`);
+    }
+    for (const name of names) {
+      await waitFor(`Node ${name} Ready`, kw, async () => {
+        const res = await request('GET', `/api/v1/nodes/${name}`);
+        const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
+        return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      });
+    }
+  };
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      clearTimeout(lifetimeTimer);
+      // Clients first, so they do not log a storm of errors while the apiserver goes away.
+      for (const name of ['kwok', 'scheduler', 'controllerManager', 'apiserver', 'etcd']) await procs[name]?.stop();
+      if (!keepDir) {
+        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+        tempDirs.delete(dir);
+      }
+      log(`control plane stopped after ${Math.round((Date.now() - started) / 1000)}s${keepDir ? `; kept ${dir}` : ''}`);
+    })();
+    return stopped;
+  };
+  // Node-side twin of the processes' own deadline: also cleans the temp dir.
+  const lifetimeTimer = setTimeout(() => void stop(), Math.max(0, deadline - Date.now()));
+  lifetimeTimer.unref();
+
+  try {
+    log(`starting control plane ${binaries.version} in ${dir}`);
+    await startEtcd();
+    await startApiserver();
+    log(`kube-apiserver ready at ${server} after ${Date.now() - started} ms`);
+    if (withKcm) await startControllerManager();
+    if (kwok) await startKwok(kwok);
+    log(`control plane ready after ${Date.now() - started} ms`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    dir,
+    version: binaries.version,
+    server,
+    kubeconfigPath,
+    kubeconfig,
+    token,
+    ca: pki.ca.cert,
+    clientCert: pki.admin.cert,
+    clientKey: pki.admin.key,
+    etcdUrl,
+    binaries,
+    logFiles,
+    logs,
+    request,
+    async apiserverMetrics(): Promise<string> {
+      const res = await request('GET', '/metrics');
+      if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${res.body}`);
+      return res.body;
+    },
+    async restartApiServer(): Promise<void> {
+      await procs.apiserver?.stop(30_000);
+      await startApiserver();
+    },
+    async restartEtcd(): Promise<void> {
+      await procs.etcd?.stop();
+      await startEtcd();
+      const api = procs.apiserver;
+      if (api) await waitFor('kube-apiserver /readyz after etcd restart', api, apiserverReady);
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
