@@ -10,7 +10,7 @@ Every configuration key can be given in the YAML file, as a flag (--limits.maxSt
 or as an environment variable (${envName('limits.maxStanzaBytes')}=65536); flags win over variables,
 variables over the file. See the README's configuration reference.`;
 
-export async function runGateway(argv: string[]): Promise<number> {
+export async function runGateway(argv: string[]): Promise<number | void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return 0;
@@ -34,6 +34,11 @@ export async function runGateway(argv: string[]): Promise<number> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // Holds the process open while the drain awaits, and bounds it should anything hang.
+    setTimeout(() => {
+      log.error('drain did not finish in time: exiting');
+      process.exit(1);
+    }, config.drain.deadlineMs + 5_000);
     log.info({ signal }, 'draining');
     await gateway.drain();
     await gateway.close();
@@ -42,5 +47,5 @@ export async function runGateway(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  return await new Promise<number>(() => {});
+  // The listeners keep the process alive until a signal ends it.
 }

@@ -196,7 +196,13 @@ class ProcessHandle implements BoundedProcess {
         this.killGroupSync('SIGKILL');
         live.delete(this);
         clearTimeout(this.lifetimeTimer);
-        void this.waitGroupGone(3_000).then((gone) => {
+        // Output written just before exit is still in the pipe: resolve once stdio closed too.
+        const stdioClosed = new Promise<void>((done) => {
+          if (this.closed) return done();
+          this.closeListeners.add(done);
+          setTimeout(done, 2_000).unref();
+        });
+        void Promise.all([this.waitGroupGone(3_000), stdioClosed]).then(([gone]) => {
           if (!this.log.writableEnded) this.log.write(
             `# ${new Date().toISOString()} exit: code=${info.code} signal=${info.signal}${gone ? '' : ' (process group still present after 3 s)'}\n`,
           );

@@ -172,7 +172,7 @@ export class C2sStream implements UpstreamStream {
     if (e.uri === STREAMS_NS && e.local === 'features') {
       // RFC 7395 §3.9 and XEP-0206: TLS is the gateway's business, never offered to the client.
       const features = withoutChildren(e.xml, TLS_NS, 'starttls', this.options.limits);
-      if (this.phase === 'connecting') this.becomeOpen();
+      if (this.phase === 'connecting' || this.phase === 'starttls') this.becomeOpen();
       this.events.element(features, 'features');
       return;
     }

@@ -185,7 +185,6 @@ export const RULES: readonly AnyRule[] = [
     at: ['spec.nodes'],
     rule: 'self.all(a, self.exists_one(b, b.name == a.name))',
     message: 'node names must be unique',
-    reason: 'FieldValueDuplicate',
     check: (nodes) => duplicates(nodes, (n) => n.name, 'name'),
   }),
   rule<NodeSpec[]>({
@@ -193,7 +192,6 @@ export const RULES: readonly AnyRule[] = [
     at: ['spec.nodes'],
     rule: 'self.all(a, self.exists_one(b, b.host == a.host))',
     message: 'node hosts must be unique',
-    reason: 'FieldValueDuplicate',
     check: (nodes) => duplicates(nodes, (n) => n.host, 'host'),
   }),
   rule<string>({

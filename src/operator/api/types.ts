@@ -588,7 +588,9 @@ export const XmppWebGatewayStatus = Type.Object(
       }),
     ),
     readyNodes: Type.Optional(Type.String({ description: 'ready nodes over all nodes, e.g. 2/3' })),
-    discoveryUrl: Type.Optional(Type.String({ description: 'https URL of the discovery host, when spec.discovery.host is set' })),
+    discoveryUrl: Type.Optional(
+      Type.String({ description: 'node list on the discovery host (for the first domain; ?domain= selects another), when spec.discovery.host is set' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -40,12 +40,12 @@ export function desiredObjects(gw: XmppWebGateway, ctx: DesiredContext): Kuberne
 }
 
 export type { Certificate, DesiredContext, DesiredState, KubernetesNodeInfo, ResolvedNode } from './types.ts';
-export { names, CONFIG_HASH_ANNOTATION, EXTERNAL_DNS_HOSTNAME, HTTP_PORT, HTTPS_PORT } from './names.ts';
+export { names, CONFIG_HASH_ANNOTATION, EXTERNAL_DNS_HOSTNAME, HTTP_PORT, HTTPS_PORT, NODE_LIST_PATH } from './names.ts';
 export { LABEL_GATEWAY, LABEL_NODE, MANAGER, labelsFor, selectorFor, ownerReference } from './labels.ts';
 export { resolveNodes, nodeNameForKubernetesNode, urlsFor } from './nodes.ts';
 export { gatewayConfigFor, effectiveGatewayConfig, nodeListFor, upstreamCaMounts, DesiredStateError } from './config.ts';
 export { nodeDnsNames } from './certificate.ts';
 export { configHash } from './deployment.ts';
-export { computeStatus, observeDeployment, observeCertificate, kubeTime, type ObservedState, type NodeObservation, type CertificateObservation } from './status.ts';
+export { computeStatus, discoveryUrl, observeDeployment, observeCertificate, kubeTime, type ObservedState, type NodeObservation, type CertificateObservation } from './status.ts';
 export { certificatePlan, tlsSecretFor, renewalTime, type CertificatePlan, type CaPlan, type LeafPlan } from './certificate-plan.ts';
 export { createCa, issueLeaf, type IssuedCertificate } from './pki.ts';

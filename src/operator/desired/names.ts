@@ -20,6 +20,9 @@ export const names = {
 export const HTTP_PORT = 5280;
 export const HTTPS_PORT = 5443;
 
+/** Where every node serves the node list (the gateway's NODE_LIST_PATH; a test keeps them equal). */
+export const NODE_LIST_PATH = '/.well-known/xmpp-web-nodes.json';
+
 export const CONFIG_DIR = '/etc/xwg/config';
 export const CERT_DIR = '/etc/xwg/certs';
 export const UPSTREAM_CA_DIR = '/etc/xwg/upstream-ca';

@@ -3,6 +3,7 @@
 // conventions: lastTransitionTime changes only when a condition's status does.
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { Condition, ConditionType, NodeStatus, XmppWebGateway, XmppWebGatewayStatus } from '../api/types.ts';
+import { NODE_LIST_PATH } from './names.ts';
 import type { ResolvedNode } from './types.ts';
 
 /** A node's Deployment, as seen. */
@@ -118,7 +119,7 @@ export function computeStatus(gw: XmppWebGateway, observed: ObservedState, now: 
   else conditions.push({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem seen' });
 
   // CertificatesReady: every node (and the discovery Ingress) has its certificate.
-  conditions.push(certificatesCondition(gw, observed, certManagerMissing));
+  conditions.push(certificatesCondition(observed, certManagerMissing));
 
   const status: XmppWebGatewayStatus = {
     observedGeneration: generation,
@@ -144,12 +145,16 @@ export function computeStatus(gw: XmppWebGateway, observed: ObservedState, now: 
     ),
     readyNodes: `${readyNodes.length}/${nodes.length}`,
   };
-  if (gw.spec.discovery?.host) status.discoveryUrl = `https://${gw.spec.discovery.host}/`;
+  if (gw.spec.discovery?.host) status.discoveryUrl = discoveryUrl(gw.spec.discovery.host, gw.spec.domains[0]);
   return status;
 }
 
+/** The node list on the discovery host; the gateway answers there only for a domain it serves, so one is named. */
+export function discoveryUrl(host: string, domain: string | undefined): string {
+  return `https://${host}${NODE_LIST_PATH}${domain === undefined ? '' : `?domain=${encodeURIComponent(domain)}`}`;
+}
+
 function certificatesCondition(
-  gw: XmppWebGateway,
   observed: ObservedState,
   certManagerMissing: boolean,
 ): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> & { type: ConditionType } {
