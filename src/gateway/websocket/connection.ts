@@ -9,7 +9,7 @@ import { XmlInputError, type XmlLimits } from '../xml/limits.ts';
 import { closeMessage, openMessage, parseClientMessage, streamErrorMessage } from './framing.ts';
 
 export interface ConnectionOptions {
-  limits: XmlLimits & { maxBufferedBytes: number };
+  limits: XmlLimits & { maxBufferedBytes: number; openTimeoutMs: number };
   router: UpstreamRouter;
   metrics: GatewayMetrics;
   log: Logger;
@@ -45,6 +45,15 @@ export class WebSocketConnection {
     });
     ws.on('close', (code) => this.onSocketClose(code));
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'websocket error'));
+    // An upgraded socket that never opens a stream only holds resources (slowloris after the upgrade).
+    const openTimeout = options.limits.openTimeoutMs;
+    if (openTimeout > 0) {
+      const timer = setTimeout(() => {
+        if (this.state === 'new') this.fatal('connection-timeout', 'no <open/> in time');
+      }, openTimeout);
+      timer.unref();
+      ws.once('close', () => clearTimeout(timer));
+    }
   }
 
   /** Sends a ping; a peer that did not answer the previous one is dropped. */

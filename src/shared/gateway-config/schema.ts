@@ -129,7 +129,7 @@ export const GatewayConfig = Type.Object(
         maxConnections: Type.Integer({ minimum: 1, default: 100_000 }),
         maxConnectionsPerAddress: Type.Integer({ minimum: 1, default: 200 }),
         maxBufferedBytes: Bytes(4_194_304, 'bytes queued toward a client that does not read before it is dropped'),
-        incompleteStanzaTimeoutMs: Millis(60_000, 'time a stanza may stay incomplete before the stream is closed'),
+        openTimeoutMs: Millis(10_000, 'time from the WebSocket handshake to the client\'s <open/> before the connection is dropped'),
       },
       { additionalProperties: false, default: {} },
     ),

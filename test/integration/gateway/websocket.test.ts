@@ -130,6 +130,20 @@ describe('XMPP over WebSocket through the gateway', () => {
     }
   });
 
+  it('drops a WebSocket that never opens a stream (connection-timeout)', async () => {
+    const strict = await startTestGateway({
+      upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } },
+      limits: { openTimeoutMs: 300 },
+    });
+    try {
+      const raw = await openRawWebSocket(strict.wsUrl());
+      await raw.waitFor(/<connection-timeout /, 5_000);
+      await raw.closed;
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('serves health and Prometheus metrics', async () => {
     expect((await fetch(gateway.url('/healthz'))).status).toBe(200);
     expect((await fetch(gateway.url('/readyz'))).status).toBe(200);
