@@ -90,7 +90,7 @@ async function transpileFile(file: string): Promise<string> {
 
 export async function startStaticServer(options: StaticServerOptions = {}): Promise<StaticServer> {
   const root = options.root ?? REPO_ROOT;
-  const mounts = (options.mounts ?? DEFAULT_MOUNTS).map((m) => path.join(root, m) + path.sep);
+  const mounts = (options.mounts ?? DEFAULT_MOUNTS).map((m) => path.resolve(root, m) + path.sep);
   const requests: string[] = [];
 
   const server = http.createServer((req, res) => {

@@ -68,6 +68,12 @@ export class WebSocketConnection {
     this.ws.ping();
   }
 
+  /** The gateway is closing: drop the socket and the upstream (resumable), no goodbye. */
+  terminate(): void {
+    this.finish('gateway-closed', false);
+    this.ws.terminate();
+  }
+
   /** Drain: send the client elsewhere (RFC 7395 §3.6.1) or tell it the system is going down. */
   drain(seeOtherUri: string | undefined): void {
     if (this.state === 'closed') return;

@@ -106,6 +106,8 @@ export class WebSocketEndpoint {
 
   close(): void {
     if (this.sweep) clearInterval(this.sweep);
+    // With noServer and no client tracking, ws leaves open sockets alone: end each one here.
+    for (const c of [...this.connections]) c.terminate();
     this.wss.close();
   }
 }

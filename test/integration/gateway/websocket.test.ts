@@ -144,6 +144,16 @@ describe('XMPP over WebSocket through the gateway', () => {
     }
   });
 
+  it('closes its open WebSockets when the gateway is closed', async () => {
+    const closing = await startTestGateway({ upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } } });
+    const raw = await openRawWebSocket(closing.wsUrl());
+    raw.send(OPEN('example.com'));
+    await raw.waitFor(/stream:features/);
+    await closing.close();
+    await raw.closed;
+    expect(closing.connections.websocket).toBe(0);
+  });
+
   it('serves health and Prometheus metrics', async () => {
     expect((await fetch(gateway.url('/healthz'))).status).toBe(200);
     expect((await fetch(gateway.url('/readyz'))).status).toBe(200);
