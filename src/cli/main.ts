@@ -21,5 +21,6 @@ if (!command) {
   console.error(`unknown command ${JSON.stringify(name)}\n\n${usage}`);
   process.exit(2);
 }
+// A number means the command is done; nothing means it keeps running (servers) until a signal.
 const code = await command.run(rest);
-if (typeof code === 'number') process.exitCode = code;
+if (typeof code === 'number') process.exit(code);

@@ -19,7 +19,7 @@ import { startProsody, type ProsodyServer } from '../../../src/testing/prosody.t
 import { startStaticServer, type StaticServer } from '../../../src/testing/static-server.ts';
 import { connectXmppJs, type OnlineClient } from '../../../src/testing/xmpp-js.ts';
 import { createFleet, type Fleet } from './fleet.ts';
-import type { Choice, LoginOptions, Session } from './pages/strophe-app.ts';
+import type { Choice, LoginOptions, Session } from '../../../src/sandbox/demo/strophe-app.ts';
 
 const DOMAIN = 'example.com';
 const NODE_NAMES = ['t1', 't2', 't3'] as const;

@@ -1,7 +1,7 @@
-// Test page: Strophe.js (browser build) with our client library, wired the way docs/client.md tells
-// users to wire it. The test drives it through `window.app` and reads `window.app.state`.
+// Strophe.js (browser build) with our client library, wired the way docs/client.md tells users to wire it.
+// The sandbox's demo page and the browser tests drive it through `window.app` and read `window.app.state`.
 import { $msg, $pres, Strophe } from 'strophe.js';
-import { connect, seeOtherUri, type GatewayConnection } from '../../../../src/client/index.ts';
+import { connect, seeOtherUri, type GatewayConnection } from '../../client/index.ts';
 
 type Connection = InstanceType<typeof Strophe.Connection>;
 
@@ -9,6 +9,8 @@ export interface ChooseOptions {
   domain: string;
   /** Domain or document URL to discover from; default `domain`. */
   discovery?: string;
+  /** Accept ws:/http: nodes and documents: local development only (the sandbox). */
+  allowInsecure?: boolean;
 }
 
 export interface LoginOptions extends ChooseOptions {
@@ -81,7 +83,11 @@ function event(text: string): void {
 
 async function choose(opts: ChooseOptions): Promise<Choice> {
   const remembered = sessionStorage.getItem(`xmpp-web-gateway:${opts.domain.toLowerCase()}:node`);
-  gw = await connect({ domain: opts.domain, ...(opts.discovery !== undefined && { discovery: opts.discovery }) });
+  gw = await connect({
+    domain: opts.domain,
+    ...(opts.discovery !== undefined && { discovery: opts.discovery }),
+    ...(opts.allowInsecure !== undefined && { allowInsecure: opts.allowInsecure }),
+  });
   event(`chose ${gw.node.name} ${gw.transport} ${gw.url}`);
   show('node', gw.node.name);
   show('transport', gw.transport);

@@ -1,0 +1,67 @@
+// `xmpp-web-gateway sandbox`: the whole product on one machine, or installed into a cluster.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const HELP = `usage: xmpp-web-gateway sandbox [--kubeconfig file]
+
+Without a kubeconfig: starts a local Kubernetes control plane (built from the Go module proxy on the first
+run), the operator, Prosody and a three-node XmppWebGateway, runs each node as a local process, and prints
+a demo page where you can log in as alice or bob and chat. Ctrl-C stops everything.
+
+With --kubeconfig (or KUBECONFIG): installs the CRD, the operator (config/default) and examples/minimal.yaml
+into that cluster instead.`;
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const say = (line: string) => console.log(line);
+
+export async function runSandbox(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    say(HELP);
+    return 0;
+  }
+  const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (kubeconfig) return installIntoCluster(kubeconfig);
+
+  const { startLocalSandbox, SANDBOX_GATEWAY, SANDBOX_NAMESPACE } = await import('../sandbox/local.ts');
+  let step = 0;
+  const started = Date.now();
+  const sandbox = await startLocalSandbox((s) => {
+    if (s.startsWith('  ')) say(s);
+    else say(`[${++step}] ${s}`);
+  });
+  say('');
+  say(`ready in ${Math.round((Date.now() - started) / 1000)} s`);
+  say(`  demo page:      ${sandbox.demoUrl}`);
+  say(`  discovery:      ${sandbox.discoveryUrl}`);
+  for (const n of sandbox.nodes) say(`  node ${n.name}:        ${n.websocketUrl}   ${n.boshUrl}`);
+  say(`  users:          alice@example.com / alice-password, bob@example.com / bob-password`);
+  say(`  kubectl:        kubectl --kubeconfig ${sandbox.kubeconfigPath} -n ${SANDBOX_NAMESPACE} get xwg,deploy,svc,cm,secret`);
+  say(`  try failover:   kill a node's process (see \`ps\`): the page moves to another node`);
+  say(`  the gateway:    kubectl --kubeconfig ${sandbox.kubeconfigPath} -n ${SANDBOX_NAMESPACE} get xwg ${SANDBOX_GATEWAY} -o yaml`);
+  say('Ctrl-C stops everything.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  say('stopping…');
+  // Child processes are unref'd: hold the event loop until every one is gone.
+  const holdOpen = setInterval(() => {}, 1_000);
+  await sandbox.stop();
+  clearInterval(holdOpen);
+  say('stopped');
+  return 0;
+}
+
+function installIntoCluster(kubeconfig: string): number {
+  const kubectl = (...args: string[]) => execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: 'inherit', cwd: repo });
+  say('[1] CRDs');
+  kubectl('apply', '--server-side', '-f', 'crds/');
+  say('[2] the operator (config/default)');
+  kubectl('apply', '--server-side', '-k', 'config/default');
+  say('[3] examples/minimal.yaml');
+  kubectl('apply', '--server-side', '-f', 'examples/minimal.yaml');
+  say('installed: kubectl get xwg -A shows the gateway and its nodes once the operator has reconciled it');
+  return 0;
+}

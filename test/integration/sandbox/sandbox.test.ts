@@ -1,0 +1,81 @@
+// The README's "run it" command, end to end: the local sandbox comes up from nothing, its nodes are the
+// operator's objects run as processes, real clients chat through them, and Ctrl-C stops everything.
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPortOpen } from '../../../src/testing/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../../../src/testing/process.ts';
+import { connectXmppJs } from '../../../src/testing/xmpp-js.ts';
+
+let sandbox: BoundedProcess;
+let output = '';
+const field = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?.[1] ?? '';
+
+beforeAll(async () => {
+  sandbox = spawnBounded({
+    command: process.execPath,
+    args: [path.resolve('src/cli/main.ts'), 'sandbox'],
+    name: 'sandbox',
+    env: { KUBECONFIG: undefined },
+    maxLifetimeMs: 40 * 60_000,
+  });
+  await sandbox.waitForLine(/Ctrl-C stops everything/, { timeoutMs: 35 * 60_000 });
+  output = sandbox.output();
+}, 36 * 60_000);
+
+afterAll(async () => {
+  if (sandbox?.isRunning()) await sandbox.stop();
+});
+
+describe('npm run sandbox', () => {
+  it('shows progress and prints the discovery and demo URLs', () => {
+    expect(output).toMatch(/\[1\] Kubernetes binaries/);
+    expect(output).toMatch(/\[6\] operator/);
+    expect(field('discovery')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/xmpp-web-nodes\.json/);
+    expect(field('demo page')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/src\/sandbox\/demo\/index\.html/);
+  });
+
+  it('publishes three ready nodes, and the operator reports the gateway Ready', async () => {
+    const list = (await (await fetch(field('discovery'))).json()) as { nodes: Array<{ name: string; ready: boolean; websocketUrl: string }> };
+    expect(list.nodes.map((n) => n.name).sort()).toEqual(['t1', 't2', 't3']);
+    expect(list.nodes.every((n) => n.ready)).toBe(true);
+    const kubeconfig = /--kubeconfig (\S+)/.exec(output)?.[1] ?? '';
+    const deadline = Date.now() + 60_000;
+    let ready = '';
+    while (Date.now() < deadline) {
+      ready = execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'xwg-sandbox', 'get', 'xwg', 'chat', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).toString();
+      if (ready === 'True') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(ready).toBe('True');
+  });
+
+  it('lets alice and bob chat through two different nodes', async () => {
+    const nodes = [...output.matchAll(/node (t\d):\s+(ws:\/\/\S+)/g)].map((m) => m[2]!);
+    expect(nodes).toHaveLength(3);
+    const alice = await connectXmppJs({ service: nodes[0]!, domain: 'example.com', username: 'alice', password: 'alice-password' });
+    const bob = await connectXmppJs({ service: nodes[2]!, domain: 'example.com', username: 'bob', password: 'bob-password' });
+    try {
+      await alice.sendMessage(bob.jid, 'hello from t1');
+      expect((await bob.next((s) => s.is('message'))).getChildText('body')).toBe('hello from t1');
+    } finally {
+      await alice.stop();
+      await bob.stop();
+    }
+  });
+
+  it('serves the demo page', async () => {
+    const page = await fetch(field('demo page'));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('xmpp-web-gateway sandbox');
+  });
+
+  it('stops everything on Ctrl-C', async () => {
+    const ports = [...output.matchAll(/127\.0\.0\.1:(\d+)\//g)].map((m) => Number(m[1]));
+    sandbox.signal('SIGINT');
+    const exit = await sandbox.exited;
+    expect(exit.code).toBe(0);
+    expect(sandbox.output()).toMatch(/^stopped$/m);
+    for (const port of new Set(ports)) expect(await isPortOpen(port)).toBe(false);
+  });
+});
