@@ -4,7 +4,7 @@
 // and in any case after `maxLifetimeMs`.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
@@ -43,6 +43,13 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
 }
 
+export interface RestartOptions {
+  /** SIGKILL instead of SIGTERM. */
+  hard?: boolean;
+  /** Pause between stop and start, e.g. to let clients see the outage (default 0). */
+  downMs?: number;
+}
+
 export interface ControlPlaneLogFiles {
   etcd: string;
   apiserver: string;
@@ -76,11 +83,14 @@ export interface ControlPlane {
   request(method: string, apiPath: string, body?: unknown): Promise<HttpResponse>;
   /** Prometheus text of the apiserver's /metrics. */
   apiserverMetrics(): Promise<string>;
-  /** Stops and starts kube-apiserver on the same port; resolves once /readyz is ok. */
-  restartApiServer(): Promise<void>;
+  /**
+   * Stops and starts kube-apiserver on the same port; resolves once /readyz is ok.
+   * Graceful (SIGTERM, at most 5 s) unless `hard` (SIGKILL, like a crash).
+   */
+  restartApiServer(opts?: RestartOptions): Promise<void>;
   /** Stops and starts etcd on the same data dir; resolves once the apiserver is ready again. */
-  restartEtcd(): Promise<void>;
-  /** Stops everything and removes the temp dir (unless kept). Idempotent. */
+  restartEtcd(opts?: RestartOptions): Promise<void>;
+  /** Kills everything at once and removes the temp dir (unless kept). Idempotent. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -123,6 +133,29 @@ function removeOnExit(dir: string): void {
   });
 }
 
+const TEMP_PREFIX = 'xwg-kube-';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temp dirs of runs that died by SIGKILL (their processes died with them). */
+async function sweepStaleDirs(): Promise<void> {
+  const tmp = os.tmpdir();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    const d = path.join(tmp, name);
+    const pid = Number(await readFile(path.join(d, 'owner.pid'), 'utf8').catch(() => ''));
+    const kept = await access(path.join(d, 'KEEP')).then(() => true, () => false);
+    if (pid && !kept && !isAlive(pid)) await rm(d, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((): void => {});
   const started = Date.now();
@@ -137,8 +170,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const binaries = opts.binaries ?? (await ensureKubeBinaries({ helm: false, kwok: Boolean(kwok) }));
   if (kwok && (!binaries.kwok || !binaries.kwokStages)) throw new Error('kwok requested but binaries.kwok is missing');
 
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-kube-'));
-  if (!keepDir) removeOnExit(dir);
+  await sweepStaleDirs();
+  const dir = await mkdtemp(path.join(os.tmpdir(), TEMP_PREFIX));
+  await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
+  if (keepDir) await writeFile(path.join(dir, 'KEEP'), 'kept for inspection; delete by hand\n');
+  else removeOnExit(dir);
   const file = (n: string): string => path.join(dir, n);
   await mkdir(file('etcd-data'), { mode: 0o700 });
   const pki = await createPki(dir);
@@ -239,6 +275,15 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       // Endpoints may not hold the loopback advertise address; nothing here needs them.
       '--endpoint-reconciler-type=none',
       '--profiling=false',
+      // Real clusters set these; without them controller-manager and scheduler log errors
+      // forever about the missing requestheader CA in extension-apiserver-authentication.
+      `--requestheader-client-ca-file=${pki.ca.certFile}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${pki.frontProxyClient.certFile}`,
+      `--proxy-client-key-file=${pki.frontProxyClient.keyFile}`,
       ...(opts.apiserverArgs ?? []),
     ], logFiles.apiserver);
     procs.apiserver = p;
@@ -326,8 +371,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       clearTimeout(lifetimeTimer);
-      // Clients first, so they do not log a storm of errors while the apiserver goes away.
-      for (const name of ['kwok', 'scheduler', 'controllerManager', 'apiserver', 'etcd']) await procs[name]?.stop();
+      // Everything is disposable: kill at once rather than wait for graceful shutdowns.
+      await Promise.all(Object.values(procs).map((p) => p?.stop(0)));
       if (!keepDir) {
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         tempDirs.delete(dir);
@@ -373,12 +418,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${res.body}`);
       return res.body;
     },
-    async restartApiServer(): Promise<void> {
-      await procs.apiserver?.stop(30_000);
+    async restartApiServer(r: RestartOptions = {}): Promise<void> {
+      await procs.apiserver?.stop(r.hard ? 0 : 10_000);
+      if (r.downMs) await sleep(r.downMs);
       await startApiserver();
     },
-    async restartEtcd(): Promise<void> {
-      await procs.etcd?.stop();
+    async restartEtcd(r: RestartOptions = {}): Promise<void> {
+      await procs.etcd?.stop(r.hard ? 0 : 10_000);
+      if (r.downMs) await sleep(r.downMs);
       await startEtcd();
       const api = procs.apiserver;
       if (api) await waitFor('kube-apiserver /readyz after etcd restart', api, apiserverReady);

@@ -23,6 +23,8 @@ export interface Pki {
   controllerManager: CertPair;
   scheduler: CertPair;
   kwok: CertPair;
+  /** The apiserver's identity towards aggregated API servers (requestheader auth). */
+  frontProxyClient: CertPair;
   serviceAccountKeyFile: string;
   serviceAccountPubFile: string;
 }
@@ -93,7 +95,7 @@ export async function createPki(dir: string, days = 2): Promise<Pki> {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
-  const [apiserver, admin, controllerManager, scheduler, kwok, sa] = await Promise.all([
+  const [apiserver, admin, controllerManager, scheduler, kwok, frontProxyClient, sa] = await Promise.all([
     issue('apiserver', '/CN=kube-apiserver', 'server_ext'),
     issue('admin', '/O=system:masters/CN=harness-admin', 'client_ext'),
     // Superuser rather than the narrow bootstrap role: without --use-service-account-credentials
@@ -101,6 +103,7 @@ export async function createPki(dir: string, days = 2): Promise<Pki> {
     issue('controller-manager', '/O=system:masters/CN=system:kube-controller-manager', 'client_ext'),
     issue('scheduler', '/CN=system:kube-scheduler', 'client_ext'),
     issue('kwok', '/O=system:masters/CN=kwok-controller', 'client_ext'),
+    issue('front-proxy-client', '/CN=front-proxy-client', 'client_ext'),
     saKeys,
   ]);
   await writeFile(file('sa.key'), sa.privateKey, { mode: 0o600 });
@@ -112,6 +115,7 @@ export async function createPki(dir: string, days = 2): Promise<Pki> {
     controllerManager,
     scheduler,
     kwok,
+    frontProxyClient,
     serviceAccountKeyFile: file('sa.key'),
     serviceAccountPubFile: file('sa.pub'),
   };

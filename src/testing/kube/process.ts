@@ -26,7 +26,10 @@ export interface ManagedProcess {
   /** Resolves with the exit code (or signal name) once the process is gone. */
   readonly exited: Promise<number | string>;
   isRunning(): boolean;
-  /** SIGTERM, then SIGKILL to the whole group after `graceMs`. */
+  /**
+   * SIGTERM, then SIGKILL to the whole group after `graceMs` (0: SIGKILL at once, a crash).
+   * Under `timeout` a graceful stop is capped at 5 s anyway.
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -124,7 +127,10 @@ export async function startProcess(opts: ManagedProcessOptions): Promise<Managed
     exited,
     isRunning,
     async stop(graceMs = 10_000): Promise<void> {
-      if (isRunning()) {
+      if (isRunning() && graceMs <= 0) {
+        killGroup(child, 'SIGKILL');
+        await exited;
+      } else if (isRunning()) {
         // Only the leader: timeout forwards it once (k8s binaries exit hard on a second signal).
         signal(child.pid, 'SIGTERM');
         const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);

@@ -1,0 +1,12 @@
+// etcd for the test harness: the same entry point as upstream's etcd binary.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+	etcdmain.Main(os.Args)
+}
