@@ -2,6 +2,8 @@
 // held requests, legacy clients, CORS and odd methods. One TCP connection per request (agent: false), so
 // requests held by the connection manager never queue behind each other.
 import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 
@@ -30,6 +32,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Aborts the request (the promise rejects with an AbortError). */
   signal?: AbortSignal;
+  /** CA certificates (PEM) trusted for an https: URL. */
+  ca?: string;
 }
 
 /** One HTTP request on its own connection. Resolves with the whole response; rejects on network errors. */
@@ -44,7 +48,9 @@ export function httpRequest(url: string, body?: string | Buffer, options: Reques
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const req = http.request(url, { method, headers, agent: false, signal: options.signal });
+    const req = url.startsWith('https:')
+      ? https.request(url, { method, headers, agent: false, signal: options.signal, ca: options.ca })
+      : http.request(url, { method, headers, agent: false, signal: options.signal });
     const timer = setTimeout(() => {
       req.destroy(new Error(`${method} ${url}: no response within ${timeoutMs} ms`));
     }, timeoutMs);
@@ -149,11 +155,13 @@ export class RawBoshSession {
   /** Terminal response seen (type='terminate'), if any. */
   terminated: ParsedBody | undefined;
   headers: Record<string, string>;
+  readonly ca: string | undefined;
 
-  constructor(url: string, options: { rid?: number; headers?: Record<string, string> } = {}) {
+  constructor(url: string, options: { rid?: number; headers?: Record<string, string>; ca?: string } = {}) {
     this.url = url;
     this.rid = options.rid ?? 1_000_000 + Math.floor(Math.random() * 1_000_000);
     this.headers = options.headers ?? {};
+    this.ca = options.ca;
   }
 
   /** The session creation request (§7.1, XEP-0206 §3); resolves with its response. */
@@ -191,7 +199,7 @@ export class RawBoshSession {
 
   /** Posts a prepared body text as `rid`'s request; collects its children into the inbox. */
   async post(rid: number, text: string | Buffer, options: RequestOptions = {}): Promise<BoshExchange> {
-    const res = await httpRequest(this.url, text, { ...options, headers: { ...this.headers, ...options.headers } });
+    const res = await httpRequest(this.url, text, { ca: this.ca, ...options, headers: { ...this.headers, ...options.headers } });
     if (res.status !== 200) return { ...res, rid, body: { attrs: {}, children: [], xml: [] } };
     const body = parseBody(res.text);
     if (body.attrs.type === 'terminate') this.terminated = body;
@@ -242,4 +250,41 @@ export function childText(e: Element, local: string): string | undefined {
     if (n.nodeType === 1 && (n as Element).localName === local) return (n as Element).textContent ?? '';
   }
   return undefined;
+}
+
+export interface RawHttpResult {
+  /** Everything the server sent until it closed the connection (or the timeout). */
+  text: string;
+  status: number;
+  /** How the connection ended: the server closed it (FIN), reset it, or we gave up waiting. */
+  ended: 'closed' | 'reset' | 'timeout';
+}
+
+/**
+ * Writes `head` and then `body` on a fresh TCP connection and reads until the server closes it: for requests
+ * no HTTP client would send (a Content-Length larger than the body, garbage), where the exact bytes and the
+ * connection's fate matter. `body` is written after the head in one write; the connection is not half-closed.
+ */
+export function rawHttpExchange(port: number, head: string, body: Buffer | string = '', timeoutMs = 10_000): Promise<RawHttpResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (ended: RawHttpResult['ended']) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(chunks).toString('utf8');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      resolve({ text, status: m ? Number(m[1]) : 0, ended });
+    };
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => finish('closed'));
+    socket.on('error', () => finish('reset'));
+    socket.on('close', () => finish('closed'));
+    socket.write(head);
+    if (body.length > 0) socket.write(body);
+  });
 }

@@ -3,10 +3,13 @@
 // events, transparent gzip/deflate like a browser, an optional Origin header (a page's origin), and
 // `responseXML` parsed with @xmldom/xmldom.
 //
-// Why not an npm polyfill: the maintained ones (xhr2, xmlhttprequest, xmlhttprequest-ssl, unxhr) leave
-// `responseXML` unimplemented, and Strophe's BOSH transport reads every response from `responseXML` (its
-// `responseText` fallback only checks for a parse error and then returns nothing). jsdom has a complete XHR
-// but is a whole browser environment. Synchronous requests are not supported.
+// Why not an npm polyfill: Strophe's BOSH transport reads every response from `responseXML` (its
+// `responseText` fallback only checks for a parse error and then returns nothing). xhr2 and xmlhttprequest
+// leave `responseXML` out; xmlhttprequest-ssl 4 fills it only through an `xmlParser` constructor option (which
+// `new XMLHttpRequest()` in Strophe cannot pass), neither decompresses gzip, and an Origin header needs its
+// header check turned off; jsdom has a complete XHR but is a whole browser environment. This file is small,
+// needs nothing beyond the packages already installed, and behaves as a browser on the points BOSH touches.
+// Synchronous requests are not supported.
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';

@@ -154,11 +154,19 @@ export class BodyReader {
   write(chunk: Uint8Array | string): boolean {
     if (this.#failure !== undefined || this.#ended) return false;
     const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
+    const room = this.#limits.maxBytes - this.#bytes;
     this.#bytes += bytes.byteLength;
     if (this.#bytes > this.#limits.maxBytes) {
+      // Read what fits first: the wrapper's attributes (its sid) decide who gets the refusal, whether the
+      // body came in one chunk or many.
+      if (room > 0) this.#decodeAndFeed(bytes.subarray(0, room));
       this.#failure = new Failure('too-large', `body larger than ${this.#limits.maxBytes} bytes`);
       return false;
     }
+    return this.#decodeAndFeed(bytes);
+  }
+
+  #decodeAndFeed(bytes: Uint8Array): boolean {
     let text: string;
     try {
       text = this.#decoder.decode(bytes, { stream: true });

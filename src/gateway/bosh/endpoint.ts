@@ -115,10 +115,12 @@ export class BoshEndpoint {
           if (this.timer) clearTimeout(this.timer);
           this.timer = undefined;
           if (at === undefined) return;
+          // Whole milliseconds, rounded up: Node's timer clock is coarser than performance.now(), so a timer
+          // may still fire a little early; tick() then announces the same deadline again.
           this.timer = setTimeout(() => {
             this.timer = undefined;
             this.manager.tick(now());
-          }, Math.max(0, at - now()));
+          }, Math.max(1, Math.ceil(at - now())));
           this.timer.unref();
         },
       },
@@ -169,13 +171,12 @@ export class BoshEndpoint {
       if (done) return;
       done = true;
       const result = reader.end();
-      if (result.ok) {
-        const sid = result.body.attrs.sid;
-        if (sid !== undefined && this.secureSessions.has(sid) && !context.secure) {
-          // §22: drop the connection, not the session, so a forged plain request cannot end it.
-          req.socket.destroy();
-          return;
-        }
+      // The sid of an unreadable body counts too: it would end its session with bad-request.
+      const sid = result.ok ? result.body.attrs.sid : result.error.attrs?.sid;
+      if (sid !== undefined && this.secureSessions.has(sid) && !context.secure) {
+        // §22: drop the connection, not the session, so a forged plain request cannot end it.
+        req.socket.destroy();
+        return;
       }
       // A session created by this request opens its upstream synchronously: openUpstream reads this.
       this.creatingSecure = context.secure;

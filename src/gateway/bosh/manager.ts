@@ -73,6 +73,8 @@ export interface BoshManagerOptions {
   sidBytes?: number;
   /** Session knobs beyond the configuration (see SessionOptions). */
   session?: Pick<SessionOptions, 'reportAfterMs' | 'maxRetransmits' | 'maxCachedResponses'>;
+  /** Ended sessions remembered to answer their late requests (§17.1), oldest forgotten first; default 10 000. */
+  maxTombstones?: number;
   metrics?: BoshMetrics;
 }
 
@@ -90,6 +92,13 @@ interface Timer<R> {
 
 const UNKNOWN_SID = Object.freeze(terminalResponse('item-not-found', false));
 
+/** What a late request of an ended session needs to be answered the way its client understands (§17.1). */
+interface Tombstone {
+  legacy: boolean;
+  contentType: string;
+  until: number;
+}
+
 export class BoshManager<R> {
   readonly #opts: BoshManagerOptions;
   readonly #sessionOptions: SessionOptions;
@@ -99,8 +108,14 @@ export class BoshManager<R> {
   readonly #sessions = new Map<string, Slot<R>>();
   readonly #perAddress = new Map<string, number>();
   readonly #timers: Timer<R>[] = [];
+  /** Recently ended sessions by sid, in the order they ended (and so of `until`). */
+  readonly #tombstones = new Map<string, Tombstone>();
+  readonly #tombstoneMs: number;
+  /** The `now` of the input being run. */
+  #now = 0;
   #held = 0;
-  #announced: number | undefined;
+  /** The deadline last given to sink.schedule; null once its timer is spent (tick). */
+  #announced: number | undefined | null;
   #draining: { condition: BoshCondition; children: string[] } | undefined;
   #busy = false;
   readonly #queue: (() => void)[] = [];
@@ -126,6 +141,8 @@ export class BoshManager<R> {
     this.#sink = sink;
     this.#random = opts.randomBytes ?? ((size) => cryptoRandomBytes(size));
     this.#sidBytes = Math.max(16, opts.sidBytes ?? 16);
+    // Long enough for the requests a client still has in flight, or sends after a pause, to find it.
+    this.#tombstoneMs = 2 * (b.maxWait + Math.max(b.inactivity, b.maxPause)) * 1000;
   }
 
   get sessionCount(): number {
@@ -147,28 +164,32 @@ export class BoshManager<R> {
 
   /** One HTTP request: its parsed (or refused) body, the handle its response goes to, the client's address. */
   handle(input: BodyParseResult, reply: R, clientAddress: string, now: number): void {
-    this.#run(() => this.#handle(input, reply, clientAddress, now));
+    this.#run(now, () => this.#handle(input, reply, clientAddress, now));
   }
 
   upstreamOpened(sid: string, info: UpstreamInfo, now: number): void {
-    this.#run(() => this.#with(sid, (s) => s.upstreamOpened(info, now)));
+    this.#run(now, () => this.#with(sid, (s) => s.upstreamOpened(info, now)));
   }
 
   upstreamElement(sid: string, xml: string, kind: UpstreamElementKind, now: number): void {
-    this.#run(() => this.#with(sid, (s) => s.upstreamElement(xml, kind, now)));
+    this.#run(now, () => this.#with(sid, (s) => s.upstreamElement(xml, kind, now)));
   }
 
   upstreamClosed(sid: string, now: number): void {
-    this.#run(() => this.#with(sid, (s) => s.upstreamClosed(now)));
+    this.#run(now, () => this.#with(sid, (s) => s.upstreamClosed(now)));
   }
 
   upstreamFailed(sid: string, condition: StreamErrorCondition, text: string, now: number): void {
-    this.#run(() => this.#with(sid, (s) => s.upstreamFailed(condition, text, now)));
+    this.#run(now, () => this.#with(sid, (s) => s.upstreamFailed(condition, text, now)));
   }
 
-  /** Runs every session timer due at `now`. */
+  /**
+   * Runs every session timer due at `now`. The timer that called it is spent: the next deadline is announced
+   * again even when unchanged (a timer may fire a little before the deadline it was set for).
+   */
   tick(now: number): void {
-    this.#run(() => {
+    this.#announced = null;
+    this.#run(now, () => {
       const due: Slot<R>[] = [];
       while (this.#timers.length > 0 && this.#timers[0]!.at <= now) {
         const { at, slot } = heapPop(this.#timers);
@@ -195,7 +216,7 @@ export class BoshManager<R> {
    * requests and every later request get see-other-uri toward `uri`, or system-shutdown (XEP-0124 §17.2).
    */
   drain(now: number, uri?: string): void {
-    this.#run(() => {
+    this.#run(now, () => {
       this.#draining = uri !== undefined && uri !== '' ? { condition: 'see-other-uri', children: [uriChild(uri)] } : { condition: 'system-shutdown', children: [] };
       const { condition, children } = this.#draining;
       for (const slot of [...this.#sessions.values()]) this.#call(slot, (s) => s.shutdown(now, condition, children));
@@ -211,16 +232,38 @@ export class BoshManager<R> {
       const sid = input.error.attrs?.sid;
       const slot = sid === undefined ? undefined : this.#sessions.get(sid);
       if (slot !== undefined) return this.#call(slot, (s) => s.badRequest(reply, now));
-      // Unreadable and tied to no session: an HTTP 400 unless a `ver` shows a current client (§17.1).
-      const legacy = input.error.attrs?.ver === undefined;
-      return this.#reject(reply, terminalResponse('bad-request', legacy), 'bad-request');
+      // Unreadable and tied to no live session: an HTTP 400 unless a `ver`, or the session it names, shows a
+      // current client (§17.1).
+      const gone = sid === undefined ? undefined : this.#tombstone(sid, now);
+      const legacy = gone?.legacy ?? input.error.attrs?.ver === undefined;
+      return this.#reject(reply, terminalResponse('bad-request', legacy, gone?.contentType), 'bad-request');
     }
     const { attrs } = input.body;
     if (attrs.sid === undefined) return this.#create(input.body.attrs, input.body.payloads, reply, clientAddress, now);
     const slot = this.#sessions.get(attrs.sid);
-    // §10/§17.2: an unknown or expired sid, answered without any lookup beyond the table.
-    if (slot === undefined) return this.#reject(reply, UNKNOWN_SID, 'item-not-found');
+    if (slot === undefined) {
+      // §10/§17.2: an unknown or expired sid. A session that ended lately is answered as its client understands
+      // (a legacy client gets HTTP 404, §17.1); an unknown one as a current client would be.
+      const gone = this.#tombstone(attrs.sid, now);
+      const response = gone === undefined ? UNKNOWN_SID : terminalResponse('item-not-found', gone.legacy, gone.contentType);
+      return this.#reject(reply, response, 'item-not-found');
+    }
     this.#call(slot, (s) => s.request(input.body, reply, now));
+  }
+
+  #tombstone(sid: string, now: number): Tombstone | undefined {
+    const t = this.#tombstones.get(sid);
+    return t !== undefined && t.until > now ? t : undefined;
+  }
+
+  #bury(sid: string, session: BoshSession<R>): void {
+    const now = this.#now;
+    for (const [old, t] of this.#tombstones) {
+      if (t.until > now && this.#tombstones.size < (this.#opts.maxTombstones ?? 10_000)) break;
+      this.#tombstones.delete(old);
+    }
+    const { legacy, contentType } = session.params;
+    this.#tombstones.set(sid, { legacy, contentType, until: now + this.#tombstoneMs });
   }
 
   #create(attrs: BodyAttributes, payloads: readonly string[], reply: R, address: string, now: number): void {
@@ -248,7 +291,7 @@ export class BoshManager<R> {
   #newSid(): string {
     for (;;) {
       const sid = Buffer.from(this.#random(this.#sidBytes)).toString('base64url');
-      if (!this.#sessions.has(sid)) return sid;
+      if (!this.#sessions.has(sid) && !this.#tombstones.has(sid)) return sid;
     }
   }
 
@@ -269,6 +312,7 @@ export class BoshManager<R> {
         const s = slot();
         if (s !== undefined && this.#sessions.get(sid) === s) {
           this.#sessions.delete(sid);
+          this.#bury(sid, s.session);
           const n = (this.#perAddress.get(s.address) ?? 1) - 1;
           if (n <= 0) this.#perAddress.delete(s.address);
           else this.#perAddress.set(s.address, n);
@@ -306,11 +350,15 @@ export class BoshManager<R> {
   }
 
   /** Runs one input to completion; inputs the sink feeds back meanwhile run after it, in order. */
-  #run(f: () => void): void {
+  #run(now: number, f: () => void): void {
     if (this.#busy) {
-      this.#queue.push(f);
+      this.#queue.push(() => {
+        this.#now = now;
+        f();
+      });
       return;
     }
+    this.#now = now;
     this.#busy = true;
     try {
       f();

@@ -189,6 +189,22 @@ describe('hostile and malformed bodies (XEP-0124 §6)', () => {
     expect(parseBody(exact, { ...LIMITS, maxBytes: Buffer.byteLength(exact) - 1 }).ok).toBe(false);
   });
 
+  it('reads the wrapper attributes of an oversized body that arrives in one chunk', () => {
+    // The HTTP layer often gets the whole body in one read: the refusal must still name its session.
+    const big = `<body ${NS} rid='7' sid='abc'>${'<presence/>'.repeat(50)}</body>`;
+    const e = fail(parseBody(big, { ...LIMITS, maxBytes: 100 }));
+    expect(e.code).toBe('too-large');
+    expect(e.attrs).toMatchObject({ rid: '7', sid: 'abc' });
+    // Split inside a UTF-8 sequence at the limit: still too-large, not invalid-utf8.
+    const head = `<body ${NS} rid='8' sid='x'><message><body>`;
+    const utf8 = new TextEncoder().encode(`${head}${'é'.repeat(100)}</body></message></body>`);
+    const split = fail(parseBody(utf8, { ...LIMITS, maxBytes: Buffer.byteLength(head) + 3 }));
+    expect(split.code).toBe('too-large');
+    expect(split.attrs?.sid).toBe('x');
+    // A start tag that does not fit leaves the attributes unknown.
+    expect(fail(parseBody(big, { ...LIMITS, maxBytes: 20 })).attrs).toBeUndefined();
+  });
+
   it('limits the nesting depth inside a payload', () => {
     const nest = (n: number) => `<body ${NS}>${'<a>'.repeat(n)}${'</a>'.repeat(n)}</body>`;
     expect(parse(nest(16)).ok).toBe(true);

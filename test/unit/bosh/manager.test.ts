@@ -246,6 +246,19 @@ describe('timers', () => {
     expect(manager.counters.ended.inactivity).toBe(1);
   });
 
+  it('announces a deadline again after a tick that came too early for it', () => {
+    // The HTTP layer's timer may fire a little before the deadline (its clock is coarser): the timer is spent,
+    // so the deadline must be announced again, or the held request would never be answered.
+    const { manager, sink, create } = setup();
+    const sid = create('c');
+    const schedules = sink.of('schedule').length;
+    manager.tick(59_999.4);
+    expect(sink.response('c')).toBeUndefined();
+    expect(sink.of('schedule').slice(schedules)).toEqual([{ type: 'schedule', at: 60_000 }]);
+    manager.tick(60_000);
+    expect(attrsOf(sink.body('c')).sid).toBe(sid);
+  });
+
   it('ignores superseded deadlines', () => {
     const { manager, sink, create, clock } = setup();
     const sid = create('c');
@@ -271,6 +284,60 @@ describe('timers', () => {
       expect(sink.response(`c${i}`)).toBeDefined();
       previous = at;
     }
+  });
+});
+
+describe('late requests of ended sessions', () => {
+  it('answer a legacy client with HTTP 404 and a current one with a terminal condition (§17.1)', () => {
+    const { manager, sink, handle, clock } = setup();
+    handle('l', `<body ${NS} rid='100' to='example.com' wait='60' hold='1' content='text/xml; charset=iso-8859-1'/>`);
+    const legacy = sink.of('open').at(-1)!.sid;
+    const current = create2();
+    function create2() {
+      handle('c', `<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`, '192.0.2.2');
+      return sink.of('open').at(-1)!.sid;
+    }
+    handle('lt', `<body ${NS} sid='${legacy}' rid='101' type='terminate'/>`);
+    handle('ct', `<body ${NS} sid='${current}' rid='101' type='terminate'/>`);
+    expect(manager.sessionCount).toBe(0);
+    clock.now = 5_000;
+    handle('l2', `<body ${NS} sid='${legacy}' rid='102'/>`);
+    expect(sink.response('l2')).toEqual({ status: 404, contentType: 'text/xml; charset=iso-8859-1', body: `${B} type='terminate' condition='item-not-found'/>` });
+    handle('c2', `<body ${NS} sid='${current}' rid='102'/>`);
+    expect(sink.response('c2')?.status).toBe(200);
+    // An unreadable request naming the ended legacy session: HTTP 400, as for a live one.
+    handle('l3', `<body ${NS} sid='${legacy}' rid='103'><!-- x --></body>`);
+    expect(sink.response('l3')?.status).toBe(400);
+    handle('c3', `<body ${NS} sid='${current}' rid='103'><!-- x --></body>`);
+    expect(sink.response('c3')?.status).toBe(200);
+    // A sid never seen: a current client is assumed.
+    handle('u', `<body ${NS} sid='never-seen' rid='1'/>`);
+    expect(sink.response('u')?.status).toBe(200);
+    // Forgotten after 2 × (maxWait + max(inactivity, maxPause)) = 360 s.
+    clock.now = 359_000;
+    handle('l4', `<body ${NS} sid='${legacy}' rid='104'/>`);
+    expect(sink.response('l4')?.status).toBe(404);
+    clock.now = 361_000;
+    handle('l5', `<body ${NS} sid='${legacy}' rid='105'/>`);
+    expect(sink.response('l5')?.status).toBe(200);
+    expect(manager.counters.rejected['item-not-found']).toBe(5);
+  });
+
+  it('are remembered for a bounded number of sessions', () => {
+    const { manager, sink, handle } = setup({ maxTombstones: 20, bosh: { maxSessionsPerAddress: 100 } });
+    const sids: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      handle(`c${i}`, `<body ${NS} rid='100' to='example.com' wait='60' hold='1'/>`);
+      const sid = sink.of('open').at(-1)!.sid;
+      sids.push(sid);
+      handle(`t${i}`, `<body ${NS} sid='${sid}' rid='101' type='terminate'/>`);
+    }
+    expect(manager.sessionCount).toBe(0);
+    const status = (sid: string) => {
+      handle(`late-${sid}`, `<body ${NS} sid='${sid}' rid='102'/>`);
+      return sink.response(`late-${sid}`)?.status;
+    };
+    expect(sids.map(status)).toEqual([...Array(5).fill(200), ...Array(20).fill(404)]);
   });
 });
 
