@@ -7,7 +7,12 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'xwg_process_' });
   const registers = [registry];
+  // Read at scrape time from whoever holds the requests, so the gauge is never a step behind.
+  let heldRequests = () => 0;
   return {
+    observeHeldRequests(source: () => number) {
+      heldRequests = source;
+    },
     registry,
     connections: new Gauge({ name: 'xwg_connections_open', help: 'Open client connections (WebSocket) or sessions (BOSH)', labelNames: ['transport'], registers }),
     stanzas: new Counter({ name: 'xwg_stanzas_total', help: 'Top-level elements relayed', labelNames: ['transport', 'direction'], registers }),
@@ -21,7 +26,14 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     }),
     upstreamFailures: new Counter({ name: 'xwg_upstream_connect_failures_total', help: 'Upstream connections that failed before the stream opened', registers }),
     refused: new Counter({ name: 'xwg_refused_total', help: 'Connections or requests refused, by reason', labelNames: ['transport', 'reason'], registers }),
-    boshHeld: new Gauge({ name: 'xwg_bosh_held_requests', help: 'BOSH requests held open', registers }),
+    boshHeld: new Gauge({
+      name: 'xwg_bosh_held_requests',
+      help: 'BOSH requests held open',
+      registers,
+      collect() {
+        this.set(heldRequests());
+      },
+    }),
     boshRequests: new Counter({ name: 'xwg_bosh_requests_total', help: 'BOSH requests by outcome', labelNames: ['outcome'], registers }),
     boshLifetime: new Histogram({
       name: 'xwg_bosh_session_seconds',

@@ -125,6 +125,7 @@ export class BoshEndpoint {
         },
       },
     );
+    metrics.observeHeldRequests(() => this.manager.heldCount);
   }
 
   matches(path: string): boolean {
@@ -223,7 +224,6 @@ export class BoshEndpoint {
   private write(reply: Reply, response: BoshResponse): void {
     const { res } = reply;
     if (res.writableEnded || res.destroyed) return;
-    this.options.metrics.boshHeld.set(this.manager.heldCount);
     let body: Buffer | string = response.body;
     const headers: Record<string, string> = {
       ...reply.cors,
