@@ -58,6 +58,7 @@ function installIntoCluster(kubeconfig: string): number {
   const kubectl = (...args: string[]) => execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: 'inherit', cwd: repo });
   say('[1] CRDs');
   kubectl('apply', '--server-side', '-f', 'crds/');
+  kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/xmppwebgateways.xwg.io');
   say('[2] the operator (config/default)');
   kubectl('apply', '--server-side', '-k', 'config/default');
   say('[3] examples/minimal.yaml');
