@@ -101,6 +101,10 @@ const recipes = {
   },
 } satisfies Record<string, Recipe>;
 
+// Reproducible: the same go.sum and toolchain give bit-identical binaries (no paths, no
+// stamp of this repo's git state into etcd's main package).
+const buildFlags = ['-trimpath', '-buildvcs=false'];
+
 /** kwok ships its default Stages as YAML (kwokctl embeds them; the kwok binary does not). */
 const kwokStageDirs = ['node/fast', 'node/heartbeat-with-lease', 'pod/fast'];
 
@@ -175,7 +179,7 @@ async function recipeStamp(recipe: Recipe, gomod: string): Promise<string> {
   for (const f of (await readdir(dir)).sort()) {
     if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') h.update(f).update(await readFile(path.join(dir, f)));
   }
-  h.update(JSON.stringify([recipe.binaries, recipe.ldflags(gomod), process.platform, process.arch]));
+  h.update(JSON.stringify([recipe.binaries, buildFlags, recipe.ldflags(gomod), process.platform, process.arch]));
   return h.digest('hex');
 }
 
@@ -238,8 +242,9 @@ async function ensureRecipe(recipe: Recipe, dir: string, log: (l: string) => voi
       // go.sum is committed: never rewrite it, fail instead.
       GOFLAGS: '-mod=readonly',
     };
+    // Under the lock no other build is running: leftovers are from killed builds.
+    for (const f of await readdir(dir)) if (f.startsWith('.build-')) await rm(path.join(dir, f), { recursive: true, force: true });
     const tmp = path.join(dir, `.build-${process.pid}`);
-    await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
     const logFile = path.join(dir, `build-${recipe.module}.log`);
     const started = Date.now();
@@ -248,7 +253,7 @@ async function ensureRecipe(recipe: Recipe, dir: string, log: (l: string) => voi
     try {
       const ldflags = ['-s', '-w', ...recipe.ldflags(gomod)].join(' ');
       // One `go build` for several commands shares the compile of their common packages.
-      await run(go, ['build', '-trimpath', '-ldflags', ldflags, '-o', tmp + path.sep, ...Object.values(recipe.binaries)], { cwd: moduleDir, env, logFile });
+      await run(go, ['build', ...buildFlags, '-ldflags', ldflags, '-o', tmp + path.sep, ...Object.values(recipe.binaries)], { cwd: moduleDir, env, logFile });
       for (const n of names) await rename(path.join(tmp, n), path.join(dir, n));
       await after?.(go, env);
       await writeFile(stampFile, stamp);

@@ -390,8 +390,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await startEtcd();
     await startApiserver();
     log(`kube-apiserver ready at ${server} after ${Date.now() - started} ms`);
-    if (withKcm) await startControllerManager();
-    if (kwok) await startKwok(kwok);
+    if (withKcm) {
+      await startControllerManager();
+      log(`kube-controller-manager healthy after ${Date.now() - started} ms`);
+    }
+    if (kwok) {
+      await startKwok(kwok);
+      log(`kube-scheduler, kwok and ${kwok.nodes} Ready fake Node(s) after ${Date.now() - started} ms`);
+    }
     log(`control plane ready after ${Date.now() - started} ms`);
   } catch (e) {
     await stop();

@@ -4,7 +4,7 @@
 // anyway at its deadline. It gets its own process group so stop() can kill the whole chain.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, openSync, closeSync, writeSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface ManagedProcessOptions {
@@ -47,6 +47,25 @@ function signal(pid: number | undefined, sig: NodeJS.Signals): void {
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   if (child.pid !== undefined) signal(-child.pid, sig);
+}
+
+/** True while a process of group `pgid` is alive (zombies do not count: their sockets are closed). */
+async function groupAlive(pgid: number): Promise<boolean> {
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the parenthesised command: state ppid pgrp ...
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[2] === String(pgid) && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}
+
+/** Waits until the whole group is gone, so a restart can bind the same ports again. */
+async function waitGroupGone(pgid: number | undefined, timeoutMs = 15_000): Promise<void> {
+  if (pgid === undefined) return;
+  const until = Date.now() + timeoutMs;
+  while ((await groupAlive(pgid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }
 
 function installExitHook(): void {
@@ -137,8 +156,10 @@ export async function startProcess(opts: ManagedProcessOptions): Promise<Managed
         await exited;
         clearTimeout(timer);
       }
-      // Whatever is left of the group (e.g. the leader was killed alone) goes too.
+      // Whatever is left of the group goes too; the leader's exit does not mean the binary
+      // under it has released its ports yet.
       killGroup(child, 'SIGKILL');
+      await waitGroupGone(child.pid);
     },
   };
 }

@@ -159,7 +159,7 @@ describe('kube control plane harness', () => {
 describe('kube control plane harness with kwok', () => {
   let kcp: ControlPlane;
   beforeAll(async () => {
-    kcp = await startControlPlane({ binaries, kwok: { nodes: 2 } });
+    kcp = await startControlPlane({ binaries, kwok: { nodes: 2 }, log: (l) => console.log(`[kwok-control-plane] ${l}`) });
   }, 10 * 60_000);
   afterAll(async () => {
     await kcp?.stop();
