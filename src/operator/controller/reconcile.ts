@@ -1,0 +1,401 @@
+// Reconcile one XmppWebGateway by key: read it from the cache, build the desired children (desired/),
+// issue selfManaged certificates that are due, apply what differs, delete children no longer desired, and
+// write the status. Level-based: it never looks at the event that queued the key.
+import type { KubernetesObject, V1Deployment, V1Node, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { formatFieldError, validateGatewayResource } from '../api/validate.ts';
+import { API_VERSION, KIND, type XmppWebGateway, type XmppWebGatewayStatus } from '../api/types.ts';
+import { withDefaults } from '../api/defaults.ts';
+import {
+  DesiredStateError,
+  LABEL_NODE,
+  buildDesired,
+  certificatePlan,
+  computeStatus,
+  createCa,
+  issueLeaf,
+  names,
+  observeCertificate,
+  observeDeployment,
+  tlsSecretFor,
+  type CertificateObservation,
+  type CertificatePlan,
+  type DesiredContext,
+  type NodeObservation,
+  type ResolvedNode,
+} from '../desired/index.ts';
+import { discoveryNeedsCertificate } from '../desired/certificate.ts';
+import { discoveryTlsSecretName, ingressFor } from '../desired/ingress.ts';
+import { applyReason, isOwnedBy, overlay, sameStatus, withAppliedHash } from './apply.ts';
+import type { EventRecorder } from './events.ts';
+import type { Informer } from './informer.ts';
+import { NotLeaderError, isInvalid, type KubeClient } from './kube-client.ts';
+import { CERTIFICATES, DEPLOYMENTS, GATEWAYS, SECRETS, keyOf, splitKey, typeId, typeOfObject, type ResourceType } from './resources.ts';
+
+/** Index of owned objects by the key of their gateway. */
+export const GATEWAY_INDEX = 'gateway';
+
+/** The key (`namespace/name`) of the gateway that owns `obj`: its controller reference, else its gateway label. */
+export function ownerKeyOf(obj: KubernetesObject): string | undefined {
+  const ns = obj.metadata?.namespace;
+  if (!ns) return undefined;
+  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion === API_VERSION);
+  const name = ref?.name ?? obj.metadata?.labels?.['xwg.io/gateway'];
+  return name ? `${ns}/${name}` : undefined;
+}
+
+/** An error that retrying cannot fix (an invalid spec): reported in the status, not retried. */
+export class TerminalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TerminalError';
+  }
+}
+
+export interface ReconcileResult {
+  /** reconcile again after this long (certificate renewal, waiting for a cache) */
+  requeueAfterMs?: number;
+}
+
+export interface Caches {
+  gateways: Informer<KubernetesObject>;
+  /** the cache of an owned kind; undefined when it is not watched (Certificates without cert-manager) */
+  owned(type: ResourceType): Informer<KubernetesObject> | undefined;
+  /** every owned kind being watched */
+  ownedTypes(): ResourceType[];
+  /** Kubernetes Nodes, watched from the first gateway that needs them */
+  nodes(): Informer<V1Node>;
+}
+
+export interface ReconcilerDeps {
+  /** writes gated on leadership */
+  client: KubeClient;
+  caches: Caches;
+  events: EventRecorder;
+  defaultImage: string;
+  certManagerAvailable(): boolean;
+  now?: () => Date;
+}
+
+/** Before a certificate's notBefore, clocks of clients may lag: backdate it a little. */
+const BACKDATE_MS = 5 * 60_000;
+const SECRET_REF_RECHECK_MS = 30_000;
+const CACHE_WAIT_MS = 250;
+/** A renewal months away is checked again sooner (the resync also comes by). */
+const MAX_RENEWAL_WAIT_MS = 12 * 3_600_000;
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** What one reconcile did, reported as one Event per kind of action (kubectl describe stays readable). */
+class Actions {
+  readonly created: string[] = [];
+  readonly updated: string[] = [];
+  readonly deleted: string[] = [];
+  readonly issued: string[] = [];
+
+  report(events: EventRecorder, gw: KubernetesObject): void {
+    const list = (items: string[]) => items.join(', ');
+    if (this.issued.length > 0) events.normal(gw, 'CertificateIssued', 'IssueCertificate', `Issued ${list(this.issued)}`);
+    if (this.created.length > 0) events.normal(gw, 'Created', 'Create', `Created ${list(this.created)}`);
+    if (this.updated.length > 0) events.normal(gw, 'Updated', 'Update', `Updated ${list(this.updated)}`);
+    if (this.deleted.length > 0) events.normal(gw, 'Deleted', 'Delete', `Deleted ${list(this.deleted)}`);
+  }
+}
+
+export class Reconciler {
+  readonly #d: ReconcilerDeps;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(key: string, log: Logger): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    const gw = this.#d.caches.gateways.get(namespace, name) as XmppWebGateway | undefined;
+    if (!gw) {
+      log.debug('gateway gone: its children are garbage-collected through their owner references');
+      return {};
+    }
+    if ((gw.metadata as { deletionTimestamp?: string }).deletionTimestamp) return {};
+    const now = this.#d.now?.() ?? new Date();
+    const certManager = this.#d.certManagerAvailable();
+
+    // A resource the API server let through (an older CRD, or none of its rules) but that is invalid.
+    const validation = validateGatewayResource(gw);
+    if (!validation.ok) {
+      return this.#terminal(gw, `invalid spec: ${validation.errors.map(formatFieldError).join('; ')}`, certManager, now, log);
+    }
+
+    const ctx = this.#context(gw, certManager);
+    if ('waitFor' in ctx) {
+      log.debug({ cache: ctx.waitFor }, 'waiting for a cache to sync');
+      return { requeueAfterMs: CACHE_WAIT_MS };
+    }
+
+    let desired;
+    try {
+      desired = buildDesired(gw, ctx);
+    } catch (e) {
+      if (e instanceof DesiredStateError) return this.#terminal(gw, `${e.message.split(':\n')[0]}: ${e.issues.join('; ')}`, certManager, now, log);
+      throw e;
+    }
+
+    const errors: string[] = [];
+    const actions = new Actions();
+    try {
+      const { objects: secrets, plan, observations: selfManagedCerts } = this.#selfManagedSecrets(gw, ctx, now, log, errors, actions);
+
+      // ConfigMap, then the Secrets pods mount, then the rest in the builders' order.
+      const [configMap, ...rest] = desired.objects;
+      for (const obj of [configMap!, ...secrets, ...rest]) {
+        try {
+          await this.#apply(gw, obj, log, actions);
+        } catch (e) {
+          if (e instanceof NotLeaderError) throw e;
+          errors.push(`${obj.kind} ${obj.metadata?.name}: ${message(e)}`);
+          log.error({ kind: obj.kind, object: obj.metadata?.name, err: message(e) }, 'apply failed');
+        }
+      }
+
+      await this.#prune(gw, desired.objects, desired.nodes, plan, log, errors, actions);
+      return await this.#finish(gw, desired, plan, selfManagedCerts, certManager, errors, now, log);
+    } finally {
+      actions.report(this.#d.events, gw as KubernetesObject);
+    }
+  }
+
+  /** Observes the certificates, writes the status, and says when to come back. */
+  async #finish(
+    gw: XmppWebGateway,
+    desired: { nodes: ResolvedNode[]; problems: string[] },
+    plan: CertificatePlan | undefined,
+    selfManagedCerts: Record<string, CertificateObservation>,
+    certManager: boolean,
+    errors: string[],
+    now: Date,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const certificates = plan
+      ? selfManagedCerts
+      : gw.spec.tls?.issuerRef
+        ? this.#certManagerCertificates(gw, desired.nodes)
+        : await this.#secretRefCertificates(gw, desired.nodes);
+    const status = computeStatus(
+      gw,
+      {
+        nodes: desired.nodes,
+        problems: desired.problems,
+        deployments: this.#deployments(gw),
+        certificates,
+        certManagerAvailable: certManager,
+        errors,
+      },
+      now,
+    );
+    await this.#writeStatus(gw, status, log);
+
+    if (errors.length > 0) {
+      this.#d.events.warning(gw as KubernetesObject, 'ReconcileFailed', 'Reconcile', errors.join('; '));
+      throw new Error(errors.join('; '));
+    }
+    const waits: number[] = [];
+    if (plan?.nextCheck) waits.push(Math.min(MAX_RENEWAL_WAIT_MS, Math.max(1000, plan.nextCheck.getTime() - now.getTime())));
+    if (Object.values(certificates).some((c) => c.reason === 'SecretMissing')) waits.push(SECRET_REF_RECHECK_MS);
+    return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : {};
+  }
+
+  // -- inputs
+
+  #context(gw: XmppWebGateway, certManager: boolean): DesiredContext | { waitFor: string } {
+    const caches = this.#d.caches;
+    for (const t of caches.ownedTypes()) if (!caches.owned(t)!.hasSynced()) return { waitFor: typeId(t) };
+    if (gw.spec.tls?.issuerRef && certManager && !caches.owned(CERTIFICATES)?.hasSynced()) return { waitFor: typeId(CERTIFICATES) };
+    const ctx: DesiredContext = {
+      defaultImage: this.#d.defaultImage,
+      certManagerAvailable: certManager,
+      nodeReadiness: Object.fromEntries(Object.entries(this.#deployments(gw)).map(([n, o]) => [n, o.ready])),
+    };
+    if (gw.spec.perKubernetesNode) {
+      const nodes = caches.nodes();
+      if (!nodes.hasSynced()) return { waitFor: 'nodes' };
+      ctx.kubernetesNodes = nodes.list();
+    }
+    return ctx;
+  }
+
+  #children(gw: XmppWebGateway, type: ResourceType): KubernetesObject[] {
+    const informer = this.#d.caches.owned(type);
+    if (!informer) return [];
+    return informer.byIndex(GATEWAY_INDEX, keyOf(gw as KubernetesObject)).filter((o) => isOwnedBy(o, gw));
+  }
+
+  #deployments(gw: XmppWebGateway): Record<string, NodeObservation> {
+    const out: Record<string, NodeObservation> = {};
+    for (const d of this.#children(gw, DEPLOYMENTS) as V1Deployment[]) {
+      const node = d.metadata?.labels?.[LABEL_NODE];
+      if (node !== undefined) out[node] = observeDeployment(d);
+    }
+    return out;
+  }
+
+  // -- selfManaged certificates
+
+  #selfManagedSecrets(
+    gw: XmppWebGateway,
+    ctx: DesiredContext,
+    now: Date,
+    log: Logger,
+    errors: string[],
+    actions: Actions,
+  ): { objects: V1Secret[]; plan?: CertificatePlan; observations: Record<string, CertificateObservation> } {
+    const existing = this.#children(gw, SECRETS) as V1Secret[];
+    const plan = certificatePlan(gw, existing, now, ctx);
+    if (!plan) return { objects: [], observations: {} };
+    const byName = new Map(existing.map((s) => [s.metadata?.name ?? '', s]));
+    const pem = (s: V1Secret | undefined, k: string) => Buffer.from(s?.data?.[k] ?? '', 'base64').toString('utf8');
+    const gateway = `${gw.metadata.namespace}/${gw.metadata.name}`;
+    const objects: V1Secret[] = [];
+    const observations: Record<string, CertificateObservation> = {};
+
+    let ca: { certPem: string; keyPem: string };
+    if (plan.ca.action === 'keep') {
+      const s = byName.get(plan.ca.secretName);
+      ca = { certPem: pem(s, 'tls.crt'), keyPem: pem(s, 'tls.key') };
+    } else {
+      ca = createCa({ commonName: `xmpp-web-gateway ${gateway}`, notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + plan.ca.lifetimeMs) });
+      log.info({ secret: plan.ca.secretName, action: plan.ca.action, reason: plan.ca.reason }, 'issued a CA');
+      actions.issued.push(`CA ${plan.ca.secretName} (${plan.ca.reason})`);
+    }
+    objects.push(tlsSecretFor(gw, plan.ca.secretName, { ...ca, caPem: ca.certPem }));
+
+    for (const leaf of plan.leaves) {
+      const key = leaf.node ?? 'discovery';
+      try {
+        let material: { certPem: string; keyPem: string };
+        if (leaf.action === 'keep') {
+          const s = byName.get(leaf.secretName);
+          material = { certPem: pem(s, 'tls.crt'), keyPem: pem(s, 'tls.key') };
+        } else {
+          material = issueLeaf({ ca, dnsNames: leaf.dnsNames, notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + plan.leafLifetimeMs) });
+          log.info({ secret: leaf.secretName, action: leaf.action, reason: leaf.reason, dnsNames: leaf.dnsNames }, 'issued a certificate');
+          actions.issued.push(`${leaf.secretName} for ${leaf.dnsNames.join(' ')} (${leaf.reason})`);
+        }
+        objects.push(tlsSecretFor(gw, leaf.secretName, { ...material, caPem: ca.certPem }, leaf.node));
+        observations[key] = { ready: true };
+      } catch (e) {
+        errors.push(`certificate ${leaf.secretName}: ${message(e)}`);
+        observations[key] = { ready: false, reason: 'IssueFailed', message: message(e) };
+      }
+    }
+    return { objects, plan, observations };
+  }
+
+  #certManagerCertificates(gw: XmppWebGateway, nodes: readonly ResolvedNode[]): Record<string, CertificateObservation> {
+    const informer = this.#d.caches.owned(CERTIFICATES);
+    if (!informer) return {};
+    const ns = gw.metadata.namespace;
+    const get = (name: string) => informer.get(ns, name) as Parameters<typeof observeCertificate>[0];
+    const out: Record<string, CertificateObservation> = {};
+    for (const n of nodes) out[n.name] = observeCertificate(get(n.objectName));
+    if (discoveryNeedsCertificate(withDefaults(gw))) out.discovery = observeCertificate(get(names.discoveryCertificate(gw.metadata.name ?? '')));
+    return out;
+  }
+
+  /** secretRefs: the Secrets are the user's (not cached); read each one. */
+  async #secretRefCertificates(gw: XmppWebGateway, nodes: readonly ResolvedNode[]): Promise<Record<string, CertificateObservation>> {
+    const wanted: [string, string][] = nodes.map((n) => [n.name, n.tlsSecretName]);
+    const full = withDefaults(gw);
+    if (ingressFor(full)) wanted.push(['discovery', discoveryTlsSecretName(full)]);
+    const out: Record<string, CertificateObservation> = {};
+    for (const [key, secretName] of wanted) {
+      const s = await this.#d.client.get<V1Secret>(SECRETS, gw.metadata.namespace, secretName);
+      out[key] =
+        s?.data?.['tls.crt'] && s.data['tls.key']
+          ? { ready: true }
+          : { ready: false, reason: 'SecretMissing', message: s ? `Secret ${secretName} lacks tls.crt or tls.key` : `Secret ${secretName} not found` };
+    }
+    return out;
+  }
+
+  // -- writes
+
+  async #apply(gw: XmppWebGateway, obj: KubernetesObject, log: Logger, actions: Actions): Promise<void> {
+    const type = typeOfObject(obj);
+    const informer = this.#d.caches.owned(type);
+    if (!informer) return;
+    const target = withAppliedHash(obj);
+    const live = informer.get(obj.metadata?.namespace, obj.metadata?.name ?? '');
+    const reason = applyReason(target, live);
+    if (reason === undefined) return;
+    log.info({ kind: obj.kind, object: obj.metadata?.name, reason }, live ? 'updating' : 'creating');
+    let applied: KubernetesObject;
+    try {
+      applied = await this.#d.client.apply<KubernetesObject>(type, target);
+    } catch (e) {
+      if (!live || !isInvalid(e) || !isOwnedBy(live, gw)) throw e;
+      log.warn({ kind: obj.kind, object: obj.metadata?.name, err: message(e) }, 'apply refused: replacing the object, then applying again');
+      informer.upsert(await this.#d.client.update<KubernetesObject>(type, overlay(live, target)));
+      applied = await this.#d.client.apply<KubernetesObject>(type, target);
+    }
+    informer.upsert(applied);
+    if (live) actions.updated.push(`${obj.kind} ${obj.metadata?.name} (${reason})`);
+    else actions.created.push(`${obj.kind} ${obj.metadata?.name}`);
+  }
+
+  /** Deletes children this gateway owns that are no longer desired; never objects of others (owner uid + labels). */
+  async #prune(
+    gw: XmppWebGateway,
+    objects: readonly KubernetesObject[],
+    nodes: readonly ResolvedNode[],
+    plan: CertificatePlan | undefined,
+    log: Logger,
+    errors: string[],
+    actions: Actions,
+  ): Promise<void> {
+    const keep = new Set(objects.map((o) => `${typeId(typeOfObject(o))}/${o.metadata?.name}`));
+    // Secrets: those of the plan, and every Secret a node or the Ingress mounts (cert-manager writes them).
+    const secretNames = [...(plan ? [plan.ca.secretName, ...plan.leaves.map((l) => l.secretName)] : []), ...nodes.map((n) => n.tlsSecretName)];
+    const full = withDefaults(gw);
+    if (ingressFor(full)) secretNames.push(discoveryTlsSecretName(full));
+    for (const s of secretNames) keep.add(`${typeId(SECRETS)}/${s}`);
+
+    for (const type of this.#d.caches.ownedTypes()) {
+      const informer = this.#d.caches.owned(type)!;
+      if (!informer.hasSynced()) continue;
+      for (const obj of this.#children(gw, type)) {
+        const name = obj.metadata?.name ?? '';
+        if (keep.has(`${typeId(type)}/${name}`) || obj.metadata?.deletionTimestamp) continue;
+        try {
+          log.info({ kind: type.kind, object: name }, 'deleting: no longer desired');
+          await this.#d.client.delete(type, obj.metadata?.namespace, name, { ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}) });
+          actions.deleted.push(`${type.kind} ${name}`);
+        } catch (e) {
+          if (e instanceof NotLeaderError) throw e;
+          errors.push(`delete ${type.kind} ${name}: ${message(e)}`);
+        }
+      }
+    }
+  }
+
+  async #writeStatus(gw: XmppWebGateway, status: XmppWebGatewayStatus, log: Logger): Promise<void> {
+    if (sameStatus(status, gw.status)) return;
+    const patch = { apiVersion: API_VERSION, kind: KIND, metadata: { name: gw.metadata.name, namespace: gw.metadata.namespace }, status };
+    const updated = await this.#d.client.apply<KubernetesObject>(GATEWAYS, patch, { subresource: 'status' });
+    this.#d.caches.gateways.upsert(updated);
+    const ready = status.conditions?.find((c) => c.type === 'Ready');
+    log.info({ ready: ready?.status, reason: ready?.reason, readyNodes: status.readyNodes, observedGeneration: status.observedGeneration }, 'status updated');
+  }
+
+  async #terminal(gw: XmppWebGateway, problem: string, certManager: boolean, now: Date, log: Logger): Promise<ReconcileResult> {
+    log.error({ problem }, 'cannot reconcile this spec: waiting for it to change');
+    // The children stay as they are; so do the nodes the status lists.
+    const status: XmppWebGatewayStatus = {
+      ...computeStatus(gw, { nodes: [], deployments: {}, certManagerAvailable: certManager, errors: [problem] }, now),
+      ...(gw.status?.nodes ? { nodes: gw.status.nodes } : {}),
+      ...(gw.status?.readyNodes ? { readyNodes: gw.status.readyNodes } : {}),
+    };
+    await this.#writeStatus(gw, status, log);
+    this.#d.events.warning(gw as KubernetesObject, 'InvalidSpec', 'Reconcile', problem);
+    throw new TerminalError(problem);
+  }
+}
