@@ -1,12 +1,13 @@
 // A throwaway test PKI made with the `openssl` CLI: one CA per createTestCa(), and leaf
-// certificates for DNS names (plus a 127.0.0.1 IP SAN) issued by it.
+// certificates issued by it: servers (DNS names, plus a 127.0.0.1 IP SAN by default) and clients
+// (subject O= values are Kubernetes groups). createKeyPair() makes a bare key pair (service accounts).
 //
 // Every leaf has a random serial and a distinct subject (OU carries a label and a counter), so a
 // second certificate for the same names (rotation tests) can be told apart by serial, subject or
 // fingerprint. Validity dates can be set in the past or future (expired / not-yet-valid tests).
 
 import { execFile } from 'node:child_process';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,11 +49,14 @@ export interface LeafCertificate extends PemFiles, CertificateInfo {
 }
 
 export interface IssueOptions {
-  dnsNames: string[];
-  /** IP subjectAltNames; default ["127.0.0.1"]. Pass [] for none. */
+  /** DNS subjectAltNames; default none. */
+  dnsNames?: string[];
+  /** IP subjectAltNames; default ["127.0.0.1"]. Pass [] for none (with `commonName`: a client-only certificate). */
   ipAddresses?: string[];
-  /** Subject CN; default: the first DNS name. */
+  /** Subject CN; default: the first DNS name, else the first IP address. */
   commonName?: string;
+  /** Subject O values (e.g. Kubernetes groups such as "system:masters"); default ["xwg test"]. */
+  organizations?: string[];
   /** Put in the subject's OU (with a counter) so certificates for the same names differ; default "leaf". */
   label?: string;
   keyType?: KeyType;
@@ -148,15 +152,13 @@ export async function createTestCa(options: CreateCaOptions = {}): Promise<TestC
   let counter = 0;
 
   const issue = async (opts: IssueOptions): Promise<LeafCertificate> => {
-    if (opts.dnsNames.length === 0 && (opts.ipAddresses ?? ['127.0.0.1']).length === 0) {
-      throw new Error('issue: need at least one DNS name or IP address');
-    }
-    const n = ++counter;
-    const dnsNames = [...opts.dnsNames];
+    const dnsNames = [...(opts.dnsNames ?? [])];
     const ipAddresses = [...(opts.ipAddresses ?? ['127.0.0.1'])];
-    const commonName = opts.commonName ?? dnsNames[0] ?? ipAddresses[0] ?? 'leaf';
+    const commonName = opts.commonName ?? dnsNames[0] ?? ipAddresses[0];
+    if (commonName === undefined) throw new Error('issue: need a DNS name, an IP address or a common name');
+    const n = ++counter;
     const label = `${opts.label ?? 'leaf'} ${n}`;
-    const leafDir = path.join(dir, `leaf-${n}-${(dnsNames[0] ?? ipAddresses[0] ?? 'x').replace(/[^A-Za-z0-9.-]/g, '_')}`);
+    const leafDir = path.join(dir, `leaf-${n}-${commonName.replace(/[^A-Za-z0-9.-]/g, '_')}`);
     const db = path.join(leafDir, 'db');
     await fs.mkdir(db, { recursive: true });
     const leafKey = path.join(leafDir, 'leaf.key');
@@ -167,7 +169,7 @@ export async function createTestCa(options: CreateCaOptions = {}): Promise<TestC
       [
         'req', '-new', ...keyArgs(opts.keyType ?? keyType), '-nodes',
         '-keyout', leafKey, '-out', leafCsr,
-        '-subj', subjectArg([['O', 'xwg test'], ['OU', label], ['CN', commonName]]),
+        '-subj', subjectArg([...(opts.organizations ?? ['xwg test']).map((o): [string, string] => ['O', o]), ['OU', label], ['CN', commonName]]),
       ],
       leafDir,
     );
@@ -179,7 +181,7 @@ export async function createTestCa(options: CreateCaOptions = {}): Promise<TestC
         'basicConstraints=critical,CA:FALSE',
         'keyUsage=critical,digitalSignature,keyEncipherment',
         `extendedKeyUsage=serverAuth${opts.clientAuth === false ? '' : ',clientAuth'}`,
-        `subjectAltName=${san}`,
+        ...(san ? [`subjectAltName=${san}`] : []),
         'subjectKeyIdentifier=hash',
         'authorityKeyIdentifier=keyid',
         '',
@@ -261,4 +263,25 @@ export async function createTestPki(
   const ca = await createTestCa(options);
   const leaf = await ca.issue({ ...options, dnsNames });
   return { ca, leaf };
+}
+
+export interface KeyPairFiles {
+  privateKeyPem: string;
+  publicKeyPem: string;
+  privateKeyPath: string;
+  publicKeyPath: string;
+}
+
+/** A bare key pair (PKCS#8 private, SPKI public; RSA 2048 by default) as `<name>.key` and `<name>.pub` in `dir`. */
+export async function createKeyPair(dir: string, name: string, keyType: KeyType = 'rsa'): Promise<KeyPairFiles> {
+  const generate = promisify(generateKeyPair);
+  const pair = keyType === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
+  const privateKeyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const privateKeyPath = path.join(dir, `${name}.key`);
+  const publicKeyPath = path.join(dir, `${name}.pub`);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(privateKeyPath, privateKeyPem, { mode: 0o600 });
+  await fs.writeFile(publicKeyPath, publicKeyPem);
+  return { privateKeyPem, publicKeyPem, privateKeyPath, publicKeyPath };
 }

@@ -1,20 +1,26 @@
 // Bounded child processes for the test harness: real servers (Prosody, Chromium, kube-apiserver…)
 // that must never outlive the test run.
 //
-// Every child is started as the leader of its own process group, with a tiny shell watchdog in the
-// same group. The group is killed:
+// Every child is started as the leader of its own process group (its pid is the program's own:
+// signals and exit status are the program's), with a tiny shell watchdog in the same group.
+// The group is killed:
 //   - by stop()/kill() (SIGTERM to the group, then SIGKILL after a grace period);
 //   - when its hard maximum lifetime runs out (a timer here, backed by the watchdog a few seconds
 //     later in case this process is stuck);
 //   - when this process exits, however it exits: normal exit, uncaught exception or unhandled
 //     rejection ('exit' handler), SIGINT/SIGTERM/SIGHUP (signal handlers), and even SIGKILL or a
-//     crash of this process (the watchdog polls this process's pid once a second);
+//     crash of this process: the kernel sends the program SIGTERM at once (`setpriv --pdeathsig`,
+//     where available; it fires when the thread that spawned it ends), and the watchdog, which
+//     polls this process's pid once a second, kills the rest of the group;
 //   - when the main child exits by itself (leftover grandchildren in the group are killed).
+// `exited` resolves only once the whole group is gone, so its ports can be bound again.
+// (Not `timeout(1)` as the wrapper: it would be the group leader, turn a SIGHUP into a kill
+// a few seconds later, and die of signals it does not forward, such as SIGUSR1.)
 //
-// Output (stdout and stderr) goes to a log file and into a bounded in-memory tail that
-// waitForLine() searches.
+// Output (stdout and stderr) goes to a log file (appended to) and into a bounded in-memory tail
+// that waitForLine() searches.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +36,7 @@ export interface BoundedProcessOptions {
   /** Environment; merged over process.env unless `replaceEnv` is true. */
   env?: Record<string, string | undefined>;
   replaceEnv?: boolean;
-  /** Where stdout and stderr go; default: a new file under os.tmpdir()/xwg-logs/. */
+  /** Where stdout and stderr go (appended); default: a new file under os.tmpdir()/xwg-logs/. */
   logPath?: string;
   /** Hard maximum lifetime; default 30 minutes. */
   maxLifetimeMs?: number;
@@ -62,7 +68,7 @@ export interface BoundedProcess {
   /** Pid of the program, which is also the process group id. */
   readonly pid: number;
   readonly logPath: string;
-  /** Resolves when the main process has exited (and its group was killed). Never rejects. */
+  /** Resolves once the main process has exited and its whole group is gone (or after 15 s). Never rejects. */
   readonly exited: Promise<ExitInfo>;
   /** The exit status once exited, else undefined. */
   exitInfo(): ExitInfo | undefined;
@@ -85,10 +91,13 @@ export interface BoundedProcess {
 
 const DEFAULT_LIFETIME_MS = 30 * 60_000;
 const WATCHDOG_EXTRA_SECONDS = 15;
+/** How long `exited` waits for the rest of the group to disappear after the main process exits. */
+const GROUP_GONE_MS = 15_000;
 
 // $1: pid to watch (this process), $2: hard limit in seconds, then the command.
-// The watchdog subshell ignores TERM/INT/HUP so that it survives its own `kill -TERM 0` long enough
-// to follow up with SIGKILL; it exits by itself within a second once the main process is gone.
+// Once the limit is reached, or this process or the main process is gone (pdeathsig may have
+// killed it first), the watchdog subshell kills the group: it ignores TERM/INT/HUP so that it
+// survives its own `kill -TERM 0` long enough to follow up with SIGKILL.
 const WRAPPER = `
 parent=$1; limit=$2; shift 2
 (
@@ -97,12 +106,19 @@ parent=$1; limit=$2; shift 2
   while [ "$i" -lt "$limit" ] && kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do
     sleep 1; i=$((i+1))
   done
-  if kill -0 $$ 2>/dev/null; then
-    kill -TERM 0 2>/dev/null; sleep 3; kill -KILL 0 2>/dev/null
-  fi
+  kill -TERM 0 2>/dev/null; sleep 3; kill -KILL 0 2>/dev/null
 ) </dev/null >/dev/null 2>&1 &
 exec "$@"
 `;
+
+let setprivPath: string | undefined;
+/** `setpriv --pdeathsig SIGTERM --` (util-linux) if it works here, else nothing. */
+function pdeathsigPrefix(): string[] {
+  setprivPath ??= spawnSync('/bin/sh', ['-c', 'p=$(command -v setpriv) && "$p" --pdeathsig SIGTERM -- true && echo "$p"'], {
+    encoding: 'utf8',
+  }).stdout?.trim() ?? '';
+  return setprivPath ? [setprivPath, '--pdeathsig', 'SIGTERM', '--'] : [];
+}
 
 const live = new Set<ProcessHandle>();
 let handlersInstalled = false;
@@ -167,7 +183,7 @@ class ProcessHandle implements BoundedProcess {
     installParentHandlers();
     this.child = spawn(
       '/bin/sh',
-      ['-c', WRAPPER, 'xwg-bounded', String(process.pid), String(hardLimitSeconds), options.command, ...args],
+      ['-c', WRAPPER, 'xwg-bounded', String(process.pid), String(hardLimitSeconds), ...pdeathsigPrefix(), options.command, ...args],
       {
         cwd: options.cwd,
         env,
@@ -202,9 +218,9 @@ class ProcessHandle implements BoundedProcess {
           this.closeListeners.add(done);
           setTimeout(done, 2_000).unref();
         });
-        void Promise.all([this.waitGroupGone(3_000), stdioClosed]).then(([gone]) => {
+        void Promise.all([this.waitGroupGone(GROUP_GONE_MS), stdioClosed]).then(([gone]) => {
           if (!this.log.writableEnded) this.log.write(
-            `# ${new Date().toISOString()} exit: code=${info.code} signal=${info.signal}${gone ? '' : ' (process group still present after 3 s)'}\n`,
+            `# ${new Date().toISOString()} exit: code=${info.code} signal=${info.signal}${gone ? '' : ` (process group still present after ${GROUP_GONE_MS} ms)`}\n`,
           );
           resolve(info);
         });
@@ -223,11 +239,7 @@ class ProcessHandle implements BoundedProcess {
       void this.stop();
     }, maxLifetimeMs);
     this.lifetimeTimer.unref();
-    if (options.unref) {
-      this.child.unref();
-      (this.child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-      (this.child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-    }
+    if (options.unref) this.setRef(false);
   }
 
   private markClosed(): void {
@@ -364,8 +376,17 @@ class ProcessHandle implements BoundedProcess {
     }
   }
 
+  /** Whether the child and its output pipes keep this process alive (`unref` ones do again during stop()/kill()). */
+  private setRef(ref: boolean): void {
+    for (const h of [this.child, this.child.stdout, this.child.stderr] as Array<{ ref?(): void; unref?(): void } | null>) {
+      if (ref) h?.ref?.();
+      else h?.unref?.();
+    }
+  }
+
   async stop(options: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<ExitInfo> {
     if (this.exit !== undefined) return this.exited;
+    this.setRef(true);
     const graceMs = options.graceMs ?? this.stopGraceMs;
     this.killGroupSync(options.signal ?? 'SIGTERM');
     let timer: NodeJS.Timeout | undefined;
@@ -385,6 +406,7 @@ class ProcessHandle implements BoundedProcess {
 
   async kill(): Promise<ExitInfo> {
     if (this.exit !== undefined) return this.exited;
+    this.setRef(true);
     this.killGroupSync('SIGKILL');
     return this.exited;
   }
@@ -420,6 +442,12 @@ export function processGroupAlive(pgid: number): boolean {
     if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
   }
   return false;
+}
+
+/** The last `lines` lines of a log file (all runs appended to it), for failure messages. */
+export async function tailFile(file: string, lines = 60): Promise<string> {
+  const text = await fs.promises.readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').slice(-lines).join('\n');
 }
 
 function defaultLogPath(name: string): string {

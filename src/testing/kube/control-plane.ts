@@ -8,9 +8,9 @@ import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
+import { createKeyPair, createTestCa, type PemFiles } from '../pki.ts';
+import { spawnBounded, tailFile, type BoundedProcess } from '../process.ts';
 import { freePorts, httpsRequest, type HttpResponse } from './http.ts';
-import { createPki, type CertPair } from './pki.ts';
-import { startProcess, tailFile, type ManagedProcess } from './process.ts';
 
 export interface KwokOptions {
   /** Fake Nodes to create (default 1), named kwok-node-0... */
@@ -85,7 +85,7 @@ export interface ControlPlane {
   apiserverMetrics(): Promise<string>;
   /**
    * Stops and starts kube-apiserver on the same port; resolves once /readyz is ok.
-   * Graceful (SIGTERM, at most 5 s) unless `hard` (SIGKILL, like a crash).
+   * Graceful (SIGTERM, SIGKILL after 5 s: it can hang after closing its port) unless `hard` (SIGKILL, like a crash).
    */
   restartApiServer(opts?: RestartOptions): Promise<void>;
   /** Stops and starts etcd on the same data dir; resolves once the apiserver is ready again. */
@@ -98,14 +98,39 @@ export interface ControlPlane {
 const THIRTY_MINUTES = 30 * 60_000;
 const SERVICE_CIDR = '10.0.0.0/24';
 
-function kubeconfigFor(server: string, ca: string, user: CertPair): string {
+/** CA, apiserver serving cert, client certs (O=system:masters: superuser under RBAC), service-account keys. */
+async function createPki(dir: string) {
+  const ca = await createTestCa({ dir, name: 'xmpp-web-gateway-harness-ca', validDays: 2 });
+  const client = (commonName: string, organizations: string[] = []) =>
+    ca.issue({ commonName, organizations, ipAddresses: [], validDays: 2 });
+  const [apiserver, admin, controllerManager, scheduler, kwok, frontProxyClient, serviceAccount] = await Promise.all([
+    ca.issue({
+      commonName: 'kube-apiserver',
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      validDays: 2,
+    }),
+    client('harness-admin', ['system:masters']),
+    // Superuser rather than the narrow bootstrap role: without --use-service-account-credentials
+    // every controller runs as this identity.
+    client('system:kube-controller-manager', ['system:masters']),
+    client('system:kube-scheduler'),
+    client('kwok-controller', ['system:masters']),
+    // The apiserver's identity towards aggregated API servers (requestheader auth).
+    client('front-proxy-client'),
+    createKeyPair(dir, 'service-account'),
+  ]);
+  return { ca, apiserver, admin, controllerManager, scheduler, kwok, frontProxyClient, serviceAccount };
+}
+
+function kubeconfigFor(server: string, ca: string, user: PemFiles): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   // JSON is YAML: kubectl and @kubernetes/client-node both read it.
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'harness', cluster: { server, 'certificate-authority-data': b64(ca) } }],
-    users: [{ name: 'harness', user: { 'client-certificate-data': b64(user.cert), 'client-key-data': b64(user.key) } }],
+    users: [{ name: 'harness', user: { 'client-certificate-data': b64(user.certPem), 'client-key-data': b64(user.keyPem) } }],
     contexts: [{ name: 'harness', context: { cluster: 'harness', user: 'harness', namespace: 'default' } }],
     'current-context': 'harness',
   }, null, 2) + '\n';
@@ -177,28 +202,28 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   else removeOnExit(dir);
   const file = (n: string): string => path.join(dir, n);
   await mkdir(file('etcd-data'), { mode: 0o700 });
-  const pki = await createPki(dir);
+  const pki = await createPki(file('pki'));
   const token = randomBytes(24).toString('hex');
   await writeFile(file('tokens.csv'), `${token},harness-admin,harness-admin,"system:masters"\n`, { mode: 0o600 });
 
   const [apiPort, etcdClientPort, etcdPeerPort, kcmPort, schedPort, kwokPort] = (await freePorts(6)) as [number, number, number, number, number, number];
   const server = `https://127.0.0.1:${apiPort}`;
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-  const kubeconfig = kubeconfigFor(server, pki.ca.cert, pki.admin);
+  const kubeconfig = kubeconfigFor(server, pki.ca.certPem, pki.admin);
   const kubeconfigPath = file('kubeconfig');
   await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
-  const componentKubeconfig = async (name: string, pair: CertPair): Promise<string> => {
+  const componentKubeconfig = async (name: string, pair: PemFiles): Promise<string> => {
     const p = file(`${name}.kubeconfig`);
-    await writeFile(p, kubeconfigFor(server, pki.ca.cert, pair), { mode: 0o600 });
+    await writeFile(p, kubeconfigFor(server, pki.ca.certPem, pair), { mode: 0o600 });
     return p;
   };
 
   const logFiles: ControlPlaneLogFiles = { etcd: file('etcd.log'), apiserver: file('kube-apiserver.log') };
-  const admin = { ca: pki.ca.cert, cert: pki.admin.cert, key: pki.admin.key };
+  const admin = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
   const request = (method: string, apiPath: string, body?: unknown): Promise<HttpResponse> =>
     httpsRequest(server + apiPath, admin, { method, body });
 
-  const procs: Record<string, ManagedProcess | undefined> = {};
+  const procs: Record<string, BoundedProcess | undefined> = {};
   const logs = async (tailLines = 60): Promise<string> => {
     const parts: string[] = [];
     for (const [name, f] of Object.entries(logFiles)) {
@@ -208,12 +233,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
 
   /** Polls `check` until true; fails early, with logs, if `proc` dies. */
-  const waitFor = async (what: string, proc: ManagedProcess, check: () => Promise<boolean>): Promise<void> => {
+  const waitFor = async (what: string, proc: BoundedProcess, check: () => Promise<boolean>): Promise<void> => {
     const until = Date.now() + readyTimeoutMs;
     let lastError = '';
     for (;;) {
       if (!proc.isRunning()) {
-        throw new Error(`${proc.name} exited (${String(await proc.exited)}) before ${what}:\n${await tailFile(proc.logFile, 80)}`);
+        const { code, signal } = await proc.exited;
+        throw new Error(`${proc.name} exited (code=${code} signal=${signal}) before ${what}:\n${await tailFile(proc.logPath, 80)}`);
       }
       try {
         if (await check()) return;
@@ -221,18 +247,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         lastError = e instanceof Error ? e.message : String(e);
       }
       if (Date.now() > until) {
-        throw new Error(`timed out after ${readyTimeoutMs} ms waiting for ${what} (${lastError}):\n${await tailFile(proc.logFile, 80)}`);
+        throw new Error(`timed out after ${readyTimeoutMs} ms waiting for ${what} (${lastError}):\n${await tailFile(proc.logPath, 80)}`);
       }
       await sleep(250);
     }
   };
 
-  const start = (name: string, command: string, args: string[], logFile: string): Promise<ManagedProcess> =>
-    startProcess({ name, command, args, cwd: dir, logFile, deadline });
+  // unref: a running server never keeps this process alive by itself.
+  const start = (name: string, command: string, args: string[], logPath: string): BoundedProcess =>
+    spawnBounded({ name, command, args, cwd: dir, logPath, maxLifetimeMs: Math.max(1_000, deadline - Date.now()), unref: true });
 
   const startEtcd = async (): Promise<void> => {
     const peer = `http://127.0.0.1:${etcdPeerPort}`;
-    const p = await start('etcd', binaries.etcd, [
+    const p = start('etcd', binaries.etcd, [
       '--name=harness',
       `--data-dir=${file('etcd-data')}`,
       `--listen-client-urls=${etcdUrl}`,
@@ -254,21 +281,21 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   const apiserverReady = async (): Promise<boolean> => (await request('GET', '/readyz')).body === 'ok';
   const startApiserver = async (): Promise<void> => {
-    const p = await start('kube-apiserver', binaries.apiserver, [
+    const p = start('kube-apiserver', binaries.apiserver, [
       '--advertise-address=127.0.0.1',
       '--bind-address=127.0.0.1',
       `--secure-port=${apiPort}`,
       `--cert-dir=${file('apiserver-certs')}`,
-      `--tls-cert-file=${pki.apiserver.certFile}`,
-      `--tls-private-key-file=${pki.apiserver.keyFile}`,
-      `--client-ca-file=${pki.ca.certFile}`,
+      `--tls-cert-file=${pki.apiserver.certPath}`,
+      `--tls-private-key-file=${pki.apiserver.keyPath}`,
+      `--client-ca-file=${pki.ca.certPath}`,
       `--token-auth-file=${file('tokens.csv')}`,
       '--authorization-mode=RBAC',
       `--etcd-servers=${etcdUrl}`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
       `--service-account-issuer=${server}`,
-      `--service-account-key-file=${pki.serviceAccountPubFile}`,
-      `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
+      `--service-account-key-file=${pki.serviceAccount.publicKeyPath}`,
+      `--service-account-signing-key-file=${pki.serviceAccount.privateKeyPath}`,
       '--allow-privileged=true',
       // As envtest: Pods need no ServiceAccount to exist first (no race with the SA controller).
       '--disable-admission-plugins=ServiceAccount',
@@ -277,13 +304,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--profiling=false',
       // Real clusters set these; without them controller-manager and scheduler log errors
       // forever about the missing requestheader CA in extension-apiserver-authentication.
-      `--requestheader-client-ca-file=${pki.ca.certFile}`,
+      `--requestheader-client-ca-file=${pki.ca.certPath}`,
       '--requestheader-allowed-names=front-proxy-client',
       '--requestheader-username-headers=X-Remote-User',
       '--requestheader-group-headers=X-Remote-Group',
       '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-      `--proxy-client-cert-file=${pki.frontProxyClient.certFile}`,
-      `--proxy-client-key-file=${pki.frontProxyClient.keyFile}`,
+      `--proxy-client-cert-file=${pki.frontProxyClient.certPath}`,
+      `--proxy-client-key-file=${pki.frontProxyClient.keyPath}`,
       ...(opts.apiserverArgs ?? []),
     ], logFiles.apiserver);
     procs.apiserver = p;
@@ -296,7 +323,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const startControllerManager = async (): Promise<void> => {
     logFiles.controllerManager = file('kube-controller-manager.log');
     const kc = await componentKubeconfig('controller-manager', pki.controllerManager);
-    const p = await start('kube-controller-manager', binaries.controllerManager, [
+    const p = start('kube-controller-manager', binaries.controllerManager, [
       `--kubeconfig=${kc}`,
       `--authentication-kubeconfig=${kc}`,
       `--authorization-kubeconfig=${kc}`,
@@ -306,10 +333,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--leader-elect=false',
       '--controllers=*',
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      `--root-ca-file=${pki.ca.certFile}`,
-      `--service-account-private-key-file=${pki.serviceAccountKeyFile}`,
-      `--cluster-signing-cert-file=${pki.ca.certFile}`,
-      `--cluster-signing-key-file=${pki.ca.keyFile}`,
+      `--root-ca-file=${pki.ca.certPath}`,
+      `--service-account-private-key-file=${pki.serviceAccount.privateKeyPath}`,
+      `--cluster-signing-cert-file=${pki.ca.certPath}`,
+      `--cluster-signing-key-file=${pki.ca.keyPath}`,
       ...(opts.controllerManagerArgs ?? []),
     ], logFiles.controllerManager);
     procs.controllerManager = p;
@@ -319,7 +346,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const startKwok = async (k: Required<KwokOptions>): Promise<void> => {
     logFiles.scheduler = file('kube-scheduler.log');
     const skc = await componentKubeconfig('scheduler', pki.scheduler);
-    const sched = await start('kube-scheduler', binaries.scheduler, [
+    const sched = start('kube-scheduler', binaries.scheduler, [
       `--kubeconfig=${skc}`,
       `--authentication-kubeconfig=${skc}`,
       `--authorization-kubeconfig=${skc}`,
@@ -332,7 +359,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     logFiles.kwok = file('kwok.log');
     const kkc = await componentKubeconfig('kwok', pki.kwok);
-    const kw = await start('kwok', binaries.kwok!, [
+    const kw = start('kwok', binaries.kwok!, [
       `--kubeconfig=${kkc}`,
       `--config=${binaries.kwokStages!}`,
       '--manage-all-nodes=false',
@@ -372,7 +399,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     stopped ??= (async () => {
       clearTimeout(lifetimeTimer);
       // Everything is disposable: kill at once rather than wait for graceful shutdowns.
-      await Promise.all(Object.values(procs).map((p) => p?.stop(0)));
+      await Promise.all(Object.values(procs).map((p) => p?.kill()));
       if (!keepDir) {
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         tempDirs.delete(dir);
@@ -411,9 +438,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     kubeconfigPath,
     kubeconfig,
     token,
-    ca: pki.ca.cert,
-    clientCert: pki.admin.cert,
-    clientKey: pki.admin.key,
+    ca: pki.ca.certPem,
+    clientCert: pki.admin.certPem,
+    clientKey: pki.admin.keyPem,
     etcdUrl,
     binaries,
     logFiles,
@@ -425,12 +452,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       return res.body;
     },
     async restartApiServer(r: RestartOptions = {}): Promise<void> {
-      await procs.apiserver?.stop(r.hard ? 0 : 10_000);
+      await (r.hard ? procs.apiserver?.kill() : procs.apiserver?.stop({ graceMs: 5_000 }));
       if (r.downMs) await sleep(r.downMs);
       await startApiserver();
     },
     async restartEtcd(r: RestartOptions = {}): Promise<void> {
-      await procs.etcd?.stop(r.hard ? 0 : 10_000);
+      await (r.hard ? procs.etcd?.kill() : procs.etcd?.stop({ graceMs: 5_000 }));
       if (r.downMs) await sleep(r.downMs);
       await startEtcd();
       const api = procs.apiserver;

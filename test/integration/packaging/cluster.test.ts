@@ -14,7 +14,7 @@ import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-bin
 import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.ts';
 import { runValidate } from '../../../src/cli/validate.ts';
 import { startControlPlane, type ControlPlane } from '../../../src/testing/kube/control-plane.ts';
-import { startProcess, type ManagedProcess } from '../../../src/testing/kube/process.ts';
+import { spawnBounded, type BoundedProcess } from '../../../src/testing/process.ts';
 
 const execFileAsync = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
@@ -210,14 +210,15 @@ describe('kustomize base (config/default)', () => {
     ];
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
     const log = path.join(work, 'operator.log');
-    const operator: ManagedProcess = await startProcess({
+    const operator: BoundedProcess = spawnBounded({
       name: 'operator',
       command: process.execPath,
       args: [path.join(repoRoot, 'src/cli/main.ts'), ...args],
       cwd: repoRoot,
-      logFile: log,
-      deadline: Date.now() + 10 * 60_000,
+      logPath: log,
+      maxLifetimeMs: 10 * 60_000,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      replaceEnv: true,
     });
     onTestFailed(() => console.log(readFileSync(log, 'utf8').split('\n').slice(-80).join('\n')));
     try {
@@ -235,7 +236,7 @@ describe('kustomize base (config/default)', () => {
       expect(lease.spec?.holderIdentity).toBeTruthy();
       expect(readFileSync(log, 'utf8')).not.toMatch(/forbidden/i);
     } finally {
-      await operator.stop(15_000);
+      await operator.stop({ graceMs: 15_000 });
     }
   });
 });
