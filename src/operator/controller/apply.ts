@@ -40,7 +40,8 @@ export function quantityValue(v: Json): number | undefined {
 }
 
 function quantityPath(path: string): boolean {
-  return /\.resources\.(limits|requests)\.|\.sizeLimit$/.test(path);
+  // A resource name that is no identifier (ephemeral-storage, hugepages-2Mi, nvidia.com/gpu) is a ["…"] step.
+  return /\.resources\.(limits|requests)[.[]|\.sizeLimit$/.test(path);
 }
 
 function sameScalar(desired: Json, live: Json, path: string): boolean {

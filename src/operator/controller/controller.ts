@@ -40,6 +40,8 @@ export interface ControllerOptions {
   retryMaxMs?: number;
   /** reconnect delays of the watches (default 500 ms to 30 s) */
   watchBackoff?: { initialMs: number; maxMs: number };
+  /** tests: reconciles keys instead of the Reconciler (the queue, workers and resync stay the same) */
+  reconciler?: Pick<Reconciler, 'reconcile'>;
 }
 
 export class Controller {
@@ -48,7 +50,7 @@ export class Controller {
   readonly gateways: Informer<KubernetesObject>;
   readonly #owned = new Map<string, Informer<KubernetesObject>>();
   #nodes: Informer<V1Node> | undefined;
-  readonly #reconciler: Reconciler;
+  readonly #reconciler: Pick<Reconciler, 'reconcile'>;
   #certManager = false;
   #certManagerChecked = false;
   #queue: WorkQueue | undefined;
@@ -77,7 +79,7 @@ export class Controller {
       ownedTypes: () => [...this.#owned.values()].map((i) => i.type),
       nodes: () => this.#ensureNodes(),
     };
-    this.#reconciler = new Reconciler({
+    this.#reconciler = o.reconciler ?? new Reconciler({
       client: o.writer,
       caches,
       events: o.events,

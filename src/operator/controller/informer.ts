@@ -129,8 +129,12 @@ export class Informer<T extends KubernetesObject> {
           needList = false;
           failures = 0;
         }
-        const delivered = await this.#watch(signal);
-        if (delivered) failures = 0;
+        const watchStart = Date.now();
+        // Failures count from the last watch that delivered something, even if that one then broke.
+        const delivered = await this.#watch(signal, () => (failures = 0));
+        // A watch the server (or a proxy) ends at once with nothing in it: back off, as for a failure (client-go
+        // does the same with its "very short watch"), instead of reopening it in a tight loop.
+        if (!delivered && !signal.aborted && Date.now() - watchStart < 1000) throw new Error('watch ended at once without any event');
       } catch (e) {
         if (signal.aborted) break;
         if (isGone(e)) {
@@ -178,8 +182,8 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  /** One watch, until the server ends it; true when it delivered something. */
-  async #watch(signal: AbortSignal): Promise<boolean> {
+  /** One watch, until the server ends it; true when it delivered something (`onDelivery` at the first event). */
+  async #watch(signal: AbortSignal, onDelivery: () => void): Promise<boolean> {
     this.stats.watches++;
     const timeoutSeconds = this.#o.watchTimeoutSeconds?.() ?? 300 + Math.floor(Math.random() * 300);
     let delivered = false;
@@ -191,6 +195,7 @@ export class Informer<T extends KubernetesObject> {
       idleTimeoutMs: (timeoutSeconds + 60) * 1000,
       signal,
     })) {
+      if (!delivered) onDelivery();
       delivered = true;
       const obj = ev.object;
       const rv = obj.metadata?.resourceVersion;

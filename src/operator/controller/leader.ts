@@ -63,7 +63,8 @@ export class LeaderElector {
   }
 
   isLeader(): boolean {
-    return this.#leading && Date.now() - this.#renewedAt < this.renewDeadlineMs;
+    // As client-go's IsLeader: not once the Lease was seen held by another (a takeover), deadline or not.
+    return this.#leading && Date.now() - this.#renewedAt < this.renewDeadlineMs && this.#observed?.spec.holderIdentity === this.identity;
   }
 
   /** Campaigns, leads, campaigns again after losing the Lease; until the signal aborts. Then releases it. */
