@@ -98,12 +98,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
     async drain() {
       if (draining) return;
       draining = true;
-      await listeners.closeListeners();
+      // Kept-alive connections stay open meanwhile: a BOSH request already on its way gets see-other-uri.
+      listeners.stopAccepting();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drain.deadlineMs).unref());
       await Promise.all([
         websocket.drain((secure) => discovery.otherNodeUrl(config.nodeName, 'websocketUrl', secure), deadline),
         bosh.drain(() => discovery.otherNodeUrl(config.nodeName, 'boshUrl'), deadline),
       ]);
+      await listeners.closeListeners();
     },
     async close() {
       draining = true;

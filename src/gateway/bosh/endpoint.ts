@@ -29,6 +29,8 @@ interface Reply {
 
 /** Bodies this small gain nothing from gzip. */
 const GZIP_MIN_BYTES = 1024;
+/** A drain ends once no request has arrived for this long (requests already on their way get see-other-uri). */
+const DRAIN_QUIET_MS = 500;
 
 export class BoshEndpoint {
   private readonly options: BoshEndpointOptions;
@@ -39,6 +41,7 @@ export class BoshEndpoint {
   private readonly started = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private creatingSecure = false;
+  private lastRequestAt = 0;
   private readonly log: Logger;
 
   constructor(options: BoshEndpointOptions) {
@@ -138,6 +141,9 @@ export class BoshEndpoint {
 
   handle(req: IncomingMessage, res: ServerResponse, context: RequestContext, _draining: boolean): void {
     const { config, origins, metrics } = this.options;
+    this.lastRequestAt = performance.now();
+    // Draining: every answer is the last on its connection.
+    if (this.manager.draining) res.setHeader('Connection', 'close');
     const origin = req.headers.origin;
     if (!origins.allows(origin)) {
       metrics.refused.inc({ transport: 'bosh', reason: 'origin' });
@@ -200,12 +206,15 @@ export class BoshEndpoint {
     });
   }
 
-  /** Sends every held request's session elsewhere (see-other-uri) or reports system-shutdown. */
+  /**
+   * Sends every held request's session elsewhere (see-other-uri) or reports system-shutdown, then keeps
+   * answering so what still arrives on kept-alive connections, until they fall quiet.
+   */
   async drain(seeOtherUri: () => string | undefined, deadline: Promise<void>): Promise<void> {
     this.manager.drain(performance.now(), seeOtherUri());
     const gone = new Promise<void>((resolve) => {
       const check = setInterval(() => {
-        if (this.manager.heldCount === 0) {
+        if (this.manager.heldCount === 0 && performance.now() - this.lastRequestAt >= DRAIN_QUIET_MS) {
           clearInterval(check);
           resolve();
         }

@@ -33,6 +33,11 @@ export interface Listeners {
   start(): Promise<{ port: number; tlsPort: number }>;
   /** Stops accepting connections and closes idle kept-alive ones; open requests and WebSockets carry on. */
   closeListeners(): Promise<void>;
+  /**
+   * Stops accepting connections only: kept-alive ones stay open, so that a drain answers the requests still
+   * arriving on them (closing them now would reset a request already on its way).
+   */
+  stopAccepting(): void;
   /** Stops accepting and drops every connection still carrying HTTP (upgraded sockets belong to their endpoint). */
   closeAll(): void;
 }
@@ -132,12 +137,18 @@ export function createListeners(options: ListenersOptions): Listeners {
   if (httpServer) bound.push(config.proxyProtocol ? { server: proxyFront(httpServer), served: httpServer, port: config.port, name: 'port' } : { server: httpServer, port: config.port, name: 'port' });
   if (httpsServer) bound.push(config.proxyProtocol ? { server: proxyFront(httpsServer), served: httpsServer, port: config.tlsPort, name: 'tlsPort' } : { server: httpsServer, port: config.tlsPort, name: 'tlsPort' });
 
+  const stopListening = () => {
+    for (const b of bound) if (b.server.listening) net.Server.prototype.close.call(b.server);
+    for (const socket of pending) socket.destroy();
+    pending.clear();
+  };
   const stopAccepting = () => {
     if (applyDefaultCert) certStore?.off('reload', applyDefaultCert);
     for (const b of bound) {
-      // http.Server#close also closes idle kept-alive connections; a fed server is closed for that alone.
-      if (b.server.listening) b.server.close();
-      b.served?.close();
+      // http.Server#close also closes idle kept-alive connections, listening or not (after stopListening); a fed
+      // server is closed for that alone.
+      if (b.served !== undefined && b.server.listening) b.server.close();
+      (b.served ?? (b.server as http.Server)).close();
     }
     for (const socket of pending) socket.destroy();
     pending.clear();
@@ -171,6 +182,10 @@ export function createListeners(options: ListenersOptions): Listeners {
 
     async closeListeners() {
       stopAccepting();
+    },
+
+    stopAccepting() {
+      stopListening();
     },
 
     closeAll() {

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CertStore } from '../../../src/gateway/server/cert-store.ts';
 import { createListeners, peerAddressOf, proxySourceOf, type Listeners, type ListenConfig, type ListenersOptions } from '../../../src/gateway/server/listeners.ts';
 import { makeCert, recordingLog, servedCert, tempDir, writePair } from './tls-fixtures.ts';
@@ -115,6 +115,30 @@ describe('HTTP listener', () => {
     await expect(once(refused, 'connect')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     respond!();
     expect(await inFlight).toMatch(/late$/);
+  });
+
+  it('stopAccepting refuses new connections but keeps a kept-alive one serving; closeListeners then closes it', async () => {
+    const { ports, listeners } = await started({
+      config: listen(),
+      enable: { http: true },
+      onRequest: (_req, res) => res.end('ok'),
+    });
+    const c = net.connect({ port: ports.port, host: '127.0.0.1' });
+    await once(c, 'connect');
+    let data = '';
+    c.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    const keepAlive = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+    c.write(keepAlive);
+    await vi.waitFor(() => expect(data).toMatch(/ok$/));
+    // A drain begins while this connection is idle: a request already on its way must still be answered.
+    listeners.stopAccepting();
+    const refused = net.connect(ports.port, '127.0.0.1');
+    await expect(once(refused, 'connect')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    c.write(keepAlive);
+    await vi.waitFor(() => expect(data.match(/ok/g)).toHaveLength(2));
+    const closed = once(c, 'close');
+    await listeners.closeListeners();
+    await closed;
   });
 
   it('rejects start when the port is taken', async () => {
