@@ -290,7 +290,11 @@ export class Controller {
         m.reconcileTotal.inc({ ...labels, result: 'error' });
         m.reconcileErrors.inc(labels);
         if (e instanceof NotLeaderError) {
-          log.info('not the leader any more: reconcile abandoned');
+          // The write gate closed. Either leadership is lost (stopWorkers follows, shutting this queue down, and
+          // the next term queues every gateway) or a renewal came in late and the gate opens again within the
+          // same term: then nothing else would ever queue this key again, so retry it as after any failure.
+          const delay = queue.addRateLimited(key);
+          log.info({ retryInMs: delay }, 'not the leader: reconcile abandoned (retried while the workers run)');
         } else if (e instanceof TerminalError) {
           m.terminalReconcileErrors.inc(labels);
           queue.forget(key);

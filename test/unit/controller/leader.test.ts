@@ -239,6 +239,24 @@ describe('LeaderElector: renew', () => {
     expect(a.log).toEqual(['leader=a', 'started']);
   });
 
+  it('a renewal that succeeds late reopens the write gate within the same term (no stop, no new start)', async () => {
+    // Why the controller retries a reconcile that failed with NotLeaderError: the gate can close and open
+    // again without onStoppedLeading/onStartedLeading, which is what queues every gateway.
+    const a = candidate('a');
+    await tick();
+    api.down = true;
+    await tick(7_000);
+    expect(a.elector.isLeader()).toBe(true);
+    // The API answers again, slowly: the next renewal starts before the deadline and ends after it.
+    api.down = false;
+    api.delayMs = 2_000;
+    await tick(3_500);
+    expect(a.elector.isLeader()).toBe(false);
+    await tick(2_000);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.log).toEqual(['leader=a', 'started']);
+  });
+
   it('stops acting as leader as soon as it sees another holder, and stops leading at the deadline', async () => {
     const a = candidate('a');
     await tick();

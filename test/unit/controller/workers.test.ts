@@ -234,20 +234,42 @@ describe('controller workers', () => {
     expect(rec.count('xmpp/a')).toBe(n + 2);
   });
 
-  it('does not retry a terminal error (nor a reconcile abandoned for lost leadership)', async () => {
-    kube.set(GATEWAYS, [gw('bad'), gw('follower')]);
-    rec.auto = (key) => (key === 'xmpp/bad' ? new TerminalError('invalid spec') : new NotLeaderError());
+  it('does not retry a terminal error', async () => {
+    kube.set(GATEWAYS, [gw('bad')]);
+    rec.auto = () => new TerminalError('invalid spec');
     const c = controller({ retryBaseMs: 10 });
     await started(c);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(rec.count('xmpp/bad')).toBe(1);
-    expect(rec.count('xmpp/follower')).toBe(1);
     expect(await metric('controller_runtime_terminal_reconcile_errors_total')).toBe(1);
     expect(await metric('workqueue_retries_total')).toBe(0);
     // A change of the object queues it again as usual.
     c.enqueue('xmpp/bad');
     await vi.advanceTimersByTimeAsync(0);
     expect(rec.count('xmpp/bad')).toBe(2);
+  });
+
+  it('retries a reconcile abandoned because the write gate closed, as long as the workers run', async () => {
+    // The gate closes when the last renewal is renewDeadline old; a renewal that then succeeds (late) opens it
+    // again within the same term: no stopWorkers/startWorkers queues every gateway, so the key must be retried.
+    kube.set(GATEWAYS, [gw('a'), gw('b')]);
+    rec.auto = (key, n) => (key === 'xmpp/a' && n <= 2 ? new NotLeaderError() : {});
+    const c = controller({ retryBaseMs: 10 });
+    await started(c);
+    await vi.advanceTimersByTimeAsync(10 + 20);
+    expect(rec.count('xmpp/a')).toBe(3);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(rec.count('xmpp/a')).toBe(3);
+    expect(rec.count('xmpp/b')).toBe(1);
+
+    // Leadership really lost: the queue is shut down and takes no retry.
+    rec.auto = () => new NotLeaderError();
+    c.enqueue('xmpp/b');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(rec.count('xmpp/b')).toBe(2);
+    await c.stopWorkers();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(rec.count('xmpp/b')).toBe(2);
   });
 
   it('a terminal error after failures forgets the backoff', async () => {
