@@ -244,9 +244,19 @@ export class C2sStream implements UpstreamStream {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
     this.bytesOut += Buffer.byteLength(data);
+    // Everything written in one turn (several frames of one WebSocket read, a BOSH body's payloads) goes
+    // out in one system call: corked here, uncorked once the current callback is done.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(uncork, this, socket);
+    }
     socket.write(data);
     this.armKeepalive();
   }
+
+  /** @internal the socket was corked by writeRaw and is uncorked on the next tick */
+  corked = false;
 
   /** RFC 6120 §4.6.1: a space when nothing else was written for a while keeps NATs and the server happy. */
   private armKeepalive(): void {
@@ -267,4 +277,9 @@ export class C2sStream implements UpstreamStream {
     if (this.keepalive) clearTimeout(this.keepalive);
     this.keepalive = undefined;
   }
+}
+
+function uncork(stream: C2sStream, socket: net.Socket): void {
+  stream.corked = false;
+  socket.uncork();
 }

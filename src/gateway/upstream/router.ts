@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig, UpstreamServer } from '../../shared/gateway-config/schema.ts';
 import type { XmlLimits } from '../xml/limits.ts';
-import { C2sStream } from './c2s.ts';
+import { C2sStream, type C2sOptions } from './c2s.ts';
 import type { UpstreamEvents, UpstreamStream } from './types.ts';
 
 export interface UpstreamRouter {
@@ -32,6 +32,24 @@ export function createUpstreamRouter(config: GatewayConfig, hooks: RouterHooks =
   const limits: XmlLimits = config.limits;
   const serverFor = (domain: string): UpstreamServer | undefined => config.upstream.domains[domain] ?? config.upstream.default;
 
+  // One options object per upstream server, shared by all its streams (not one per connection).
+  const optionsCache = new Map<UpstreamServer, C2sOptions>();
+  const optionsFor = (server: UpstreamServer): C2sOptions => {
+    let o = optionsCache.get(server);
+    if (!o) {
+      o = {
+        server,
+        ca: caFor(server),
+        connectTimeoutMs: config.upstream.connectTimeoutMs,
+        whitespaceKeepaliveMs: config.upstream.whitespaceKeepaliveMs,
+        limits,
+        ...(hooks.onConnect ? { onConnect: hooks.onConnect } : {}),
+      };
+      optionsCache.set(server, o);
+    }
+    return o;
+  };
+
   return {
     serves(domain) {
       const d = domain.toLowerCase();
@@ -40,19 +58,7 @@ export function createUpstreamRouter(config: GatewayConfig, hooks: RouterHooks =
     connect(domain, events, log) {
       const server = serverFor(domain.toLowerCase());
       if (!server) throw new Error(`no upstream for ${domain}`);
-      return new C2sStream(
-        domain,
-        {
-          server,
-          ca: caFor(server),
-          connectTimeoutMs: config.upstream.connectTimeoutMs,
-          whitespaceKeepaliveMs: config.upstream.whitespaceKeepaliveMs,
-          limits,
-          ...(hooks.onConnect ? { onConnect: hooks.onConnect } : {}),
-        },
-        events,
-        log,
-      );
+      return new C2sStream(domain, optionsFor(server), events, log);
     },
   };
 }

@@ -1,4 +1,5 @@
 // One browser WebSocket joined to one upstream c2s stream (RFC 7395).
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { StreamErrorCondition } from '../errors.ts';
@@ -15,6 +16,36 @@ export interface ConnectionOptions {
   log: Logger;
   /** The client reached us over TLS (directly or at a trusted proxy): redirects keep wss. */
   secure: boolean;
+  /** The upgraded socket under `ws`: corked while a turn's frames are written, so they leave in one write. */
+  socket?: Duplex;
+}
+
+type Counter = { inc(value?: number): void };
+interface Counters {
+  stanzasIn: Counter;
+  stanzasOut: Counter;
+  bytesIn: Counter;
+  bytesOut: Counter;
+}
+// Label lookups hash the label set on every call: resolve the four series once per registry.
+const countersByMetrics = new WeakMap<GatewayMetrics, Counters>();
+function countersFor(metrics: GatewayMetrics): Counters {
+  let c = countersByMetrics.get(metrics);
+  if (!c) {
+    c = {
+      stanzasIn: metrics.stanzas.labels({ transport: 'websocket', direction: 'in' }),
+      stanzasOut: metrics.stanzas.labels({ transport: 'websocket', direction: 'out' }),
+      bytesIn: metrics.bytes.labels({ transport: 'websocket', direction: 'in' }),
+      bytesOut: metrics.bytes.labels({ transport: 'websocket', direction: 'out' }),
+    };
+    countersByMetrics.set(metrics, c);
+  }
+  return c;
+}
+
+function uncork(connection: WebSocketConnection, socket: Duplex): void {
+  connection.corked = false;
+  socket.uncork();
 }
 
 type State = 'new' | 'open' | 'closed';
@@ -26,6 +57,16 @@ export class WebSocketConnection {
   private upstream: UpstreamStream | undefined;
   private domain = '';
   private state: State = 'new';
+  private readonly counters: Counters;
+  /** @internal set while the socket is corked until the next tick */
+  corked = false;
+  /** Until the client's <open/> (limits.openTimeoutMs); cleared then, or when the connection ends. */
+  private openTimer: NodeJS.Timeout | undefined;
+
+  private clearOpenTimer(): void {
+    if (this.openTimer) clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+  }
   get secure(): boolean {
     return this.options.secure;
   }
@@ -39,6 +80,7 @@ export class WebSocketConnection {
     this.options = options;
     this.log = options.log;
     this.onEnd = onEnd;
+    this.counters = countersFor(options.metrics);
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.awaitingPong = false;
@@ -48,11 +90,11 @@ export class WebSocketConnection {
     // An upgraded socket that never opens a stream only holds resources (slowloris after the upgrade).
     const openTimeout = options.limits.openTimeoutMs;
     if (openTimeout > 0) {
-      const timer = setTimeout(() => {
+      this.openTimer = setTimeout(() => {
+        this.openTimer = undefined;
         if (this.state === 'new') this.fatal('connection-timeout', 'no <open/> in time');
       }, openTimeout);
-      timer.unref();
-      ws.once('close', () => clearTimeout(timer));
+      this.openTimer.unref();
     }
   }
 
@@ -112,8 +154,8 @@ export class WebSocketConnection {
           this.fatal('not-authorized', 'element before <open/>');
           return;
         }
-        this.options.metrics.stanzas.inc({ transport: 'websocket', direction: 'in' });
-        this.options.metrics.bytes.inc({ transport: 'websocket', direction: 'in' }, data.length);
+        this.counters.stanzasIn.inc();
+        this.counters.bytesIn.inc(data.length);
         this.upstream.send(message.xml);
     }
   }
@@ -143,6 +185,7 @@ export class WebSocketConnection {
     }
     this.domain = message.to.toLowerCase();
     this.state = 'open';
+    this.clearOpenTimer();
     this.upstream = router.connect(
       this.domain,
       {
@@ -169,8 +212,8 @@ export class WebSocketConnection {
       this.ws.terminate();
       return;
     }
-    this.options.metrics.stanzas.inc({ transport: 'websocket', direction: 'out' });
-    this.options.metrics.bytes.inc({ transport: 'websocket', direction: 'out' }, xml.length);
+    this.counters.stanzasOut.inc();
+    this.counters.bytesOut.inc(xml.length);
     this.sendRaw(xml);
     if (kind === 'error') {
       // §3.6: a stream error is followed by <close/>; the server's </stream:stream> follows upstream.
@@ -202,7 +245,14 @@ export class WebSocketConnection {
   }
 
   private sendRaw(xml: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(xml);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const socket = this.options.socket;
+    if (socket && !this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(uncork, this, socket);
+    }
+    this.ws.send(xml);
   }
 
   /**
@@ -212,6 +262,7 @@ export class WebSocketConnection {
   private finish(reason: string, cleanUpstream: boolean): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearOpenTimer();
     if (cleanUpstream) this.upstream?.close();
     else this.upstream?.destroy();
     this.options.metrics.closes.inc({ transport: 'websocket', reason });

@@ -72,7 +72,7 @@ export class WebSocketEndpoint {
       metrics.connections.inc({ transport: 'websocket' });
       const connection: WebSocketConnection = new WebSocketConnection(
         ws,
-        { limits: config.limits, router, metrics, log, secure: context.secure },
+        { limits: config.limits, router, metrics, log, secure: context.secure, socket },
         () => {
           if (!this.connections.delete(connection)) return;
           metrics.connections.dec({ transport: 'websocket' });

@@ -91,6 +91,8 @@ describe('StreamScanner', () => {
     ['an undeclared entity', `${HEADER}<message><body>&lol9;</body></message>`, 'not-well-formed'],
     ['mismatched tags', `${HEADER}<message></presence>`, 'not-well-formed'],
     ['text at stream level', `${HEADER}hello<message/>`, 'not-well-formed'],
+    // Found by test/integration/reliability fuzzing: it was cut out as the start of the next element.
+    ['CDATA at stream level', `${HEADER}<![CDATA[junk]]><message/>`, 'not-well-formed'],
     ['endless text at stream level', `${HEADER}${'x'.repeat(50_000)}`, 'policy-violation'],
     ['a wrong root', `<stream xmlns='jabber:client'>`, 'invalid-namespace'],
     ['NUL', `${HEADER}<message><body>\u0000</body></message>`, 'not-well-formed'],

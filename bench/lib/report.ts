@@ -1,0 +1,168 @@
+// The bench results as Markdown tables, with each target and whether this run met it (reported, never enforced).
+import type { BenchResults } from '../run.ts';
+import type { RelayMeasurement } from '../gateway/relay.ts';
+import { fmt } from './stats.ts';
+
+const KiB = 1024;
+const MiB = 2 ** 20;
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const byPath = (list: RelayMeasurement[] | undefined, name: string) => list?.find((r) => r.path === name);
+
+interface Target {
+  what: string;
+  goal: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+export function targets(r: BenchResults): Target[] {
+  const out: Target[] = [];
+  const relay = r.relay?.results;
+  const pipe = byPath(relay, 'raw-pipe');
+  const gws = byPath(relay, 'gateway/ws');
+  if (pipe && gws) out.push({ what: 'gateway relay vs raw pipe (WebSocket, stub upstream)', goal: '≥ 50%', value: `${((gws.rate / pipe.rate) * 100).toFixed(0)}%`, met: gws.rate / pipe.rate >= 0.5 });
+  for (const [ours, theirs] of [
+    ['gw→prosody/ws', 'prosody/ws'],
+    ['gw→prosody/ws', 'prosody/bosh'],
+    ['gw→prosody/bosh', 'prosody/bosh'],
+  ] as const) {
+    const a = byPath(relay, ours);
+    const b = byPath(relay, theirs);
+    if (a && b) out.push({ what: `${ours} vs Prosody's own ${theirs.split('/')[1] === 'ws' ? 'mod_websocket' : 'mod_bosh'}`, goal: '≥ 1.3×', value: `${(a.rate / b.rate).toFixed(2)}×`, met: a.rate / b.rate >= 1.3 });
+  }
+  const lat = r.latency?.results;
+  const direct = byPath(lat, 'stub/tcp');
+  const gl = byPath(lat, 'gateway/ws');
+  if (direct && gl) {
+    const added = gl.latency.p99 - direct.latency.p99;
+    out.push({ what: 'added p99 latency, unloaded (gateway/ws − stub/tcp)', goal: '< 1 ms', value: `${added.toFixed(3)} ms`, met: added < 1 });
+  }
+  const scale = r.scale ?? [];
+  const single = (kind: string) => scale.filter((s) => s.kind === kind && s.processes === 1).sort((a, b) => b.connected - a.connected)[0];
+  const sp = single('raw-pipe');
+  const sg = single('gateway-ws');
+  if (sp && sg) {
+    out.push({ what: `memory per idle WebSocket client vs raw pipe (${fmt(sg.connected)} clients, RSS growth / clients)`, goal: '≤ 1.25×', value: `${(sg.perClientBytes / KiB).toFixed(1)} vs ${(sp.perClientBytes / KiB).toFixed(1)} KiB (${(sg.perClientBytes / sp.perClientBytes).toFixed(2)}×)`, met: sg.perClientBytes <= 1.25 * sp.perClientBytes });
+    if (sg.marginalPerClientBytes !== undefined && sp.marginalPerClientBytes !== undefined) {
+      out.push({ what: 'marginal memory per idle WebSocket client vs raw pipe (half → full load)', goal: '≤ 1.25×', value: `${(sg.marginalPerClientBytes / KiB).toFixed(1)} vs ${(sp.marginalPerClientBytes / KiB).toFixed(1)} KiB (${(sg.marginalPerClientBytes / sp.marginalPerClientBytes).toFixed(2)}×)`, met: sg.marginalPerClientBytes <= 1.25 * sp.marginalPerClientBytes });
+    }
+  }
+  const sb = single('gateway-bosh');
+  if (sb) out.push({ what: `memory per idle BOSH session (${fmt(sb.connected)} sessions; marginal in brackets)`, goal: '≤ 32 KiB', value: `${(sb.perClientBytes / KiB).toFixed(1)} KiB (${sb.marginalPerClientBytes !== undefined ? (sb.marginalPerClientBytes / KiB).toFixed(1) : '?'} KiB)`, met: sb.perClientBytes <= 32 * KiB });
+  const big = scale.filter((s) => s.kind === 'gateway-ws' && s.requested >= 100_000)[0];
+  if (big) {
+    out.push({
+      what: `100,000 WebSocket clients${big.processes > 1 ? ` (over ${big.processes} processes: summed RSS)` : ''}`,
+      goal: '< 2 GiB',
+      value: `${(big.rssLoaded / 2 ** 30).toFixed(2)} GiB for ${fmt(big.connected)} clients`,
+      met: big.connected >= 100_000 ? big.rssLoaded < 2 ** 31 : undefined,
+    });
+  }
+  if (sg) {
+    out.push({ what: '100,000 WebSocket clients, one process (estimate: idle RSS + 100,000 × per-client)', goal: '< 2 GiB', value: `${((sg.rssIdle + 100_000 * sg.perClientBytes) / 2 ** 30).toFixed(2)} GiB`, met: sg.rssIdle + 100_000 * sg.perClientBytes < 2 ** 31 });
+  }
+  const op = r.operator;
+  const c = (n: number) => op?.convergence.find((x) => x.resources === n);
+  const conv = (x: { ms: number; converged: number; resources: number }) => (x.converged === x.resources ? `${(x.ms / 1000).toFixed(2)} s` : `only ${x.converged}/${x.resources} after ${(x.ms / 1000).toFixed(0)} s`);
+  if (c(1)) out.push({ what: 'operator: 3-node convergence', goal: '< 2 s', value: conv(c(1)!), met: c(1)!.converged === 1 && c(1)!.ms < 2000 });
+  if (c(500)) out.push({ what: 'operator: 500 resources', goal: '< 60 s', value: conv(c(500)!), met: c(500)!.converged === 500 && c(500)!.ms < 60_000 });
+  if (op?.steady) out.push({ what: `operator: steady-state writes (${op.steady.resources} resources, ${op.steady.seconds} s)`, goal: '0', value: String(op.steady.totalWrites), met: op.steady.totalWrites === 0 });
+  if (op?.memory) out.push({ what: `operator RSS with ${op.memory.resources} resources`, goal: '< 150 MiB', value: `${(op.memory.rssBytes / MiB).toFixed(0)} MiB`, met: op.memory.rssBytes < 150 * MiB });
+  return out;
+}
+
+function relayTable(list: RelayMeasurement[], reference: string | undefined): string {
+  const ref = reference ? byPath(list, reference) : undefined;
+  return table(
+    ['path', 'msg/s', reference ? `vs ${reference}` : '', 'p50 ms', 'p99 ms', 'server CPU (share of a core)', 'server CPU µs/msg', 'client CPU'],
+    list.map((m) => [
+      m.path,
+      fmt(m.rate),
+      ref ? `${((m.rate / ref.rate) * 100).toFixed(0)}%` : '',
+      fmt(m.latency.p50, 2),
+      fmt(m.latency.p99, 2),
+      Object.entries(m.cpu).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', '),
+      Object.entries(m.cpuPerMessageUs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '),
+      `${(m.clientCpu * 100).toFixed(0)}%`,
+    ]),
+  );
+}
+
+export function markdownReport(r: BenchResults): string {
+  const parts: string[] = [];
+  const m = r.machine;
+  parts.push(`## Run ${r.startedAt}${r.quick ? ' (quick)' : ''}`);
+  parts.push(`\`${r.command}\` — ${m.cpus} × ${m.cpuModel}, ${m.memory} RAM, ${m.kernel}, Node ${m.node}, Prosody ${m.prosody ?? 'n/a'}, open-file limit ${m.openFileLimit}; load average ${r.loadBefore} before, ${r.loadAfter ?? '?'} after.`);
+  const t = targets(r);
+  if (t.length) {
+    parts.push('### Targets');
+    parts.push(table(['target', 'goal', 'this run', 'met'], t.map((x) => [x.what, x.goal, x.value, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**'])));
+  }
+  if (r.relay) {
+    const l = r.relay.load;
+    parts.push(`### Relay throughput\n${l.pairs} sender/receiver pairs (${l.pairs * 2} clients), ${l.window} messages in flight per sender, ${l.bytes}-byte messages, ${l.durationMs / 1000} s measured after ${l.warmupMs / 1000} s; median of ${r.relay.results[0]?.rounds ?? 0} interleaved round(s). Latency is send-to-receive under that load.`);
+    parts.push(relayTable(r.relay.results, 'raw-pipe'));
+  }
+  if (r.latency) {
+    const direct = byPath(r.latency.results, 'stub/tcp');
+    const pdirect = byPath(r.latency.results, 'prosody/tcp');
+    parts.push(`### Unloaded latency\nOne client sends a message to itself, one in flight, ${r.latency.load.durationMs / 1000} s. "Added" is against the same server over plain TCP (stub/tcp or prosody/tcp).`);
+    parts.push(
+      table(
+        ['path', 'round trips/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms'],
+        r.latency.results.map((x) => {
+          const base = x.path.includes('prosody') ? pdirect : direct;
+          return [x.path, fmt(x.rate), fmt(x.latency.p50, 3), fmt(x.latency.p99, 3), base ? fmt(x.latency.p50 - base.latency.p50, 3) : '', base ? fmt(x.latency.p99 - base.latency.p99, 3) : ''];
+        }),
+      ),
+    );
+  }
+  if (r.bosh?.length) {
+    parts.push('### BOSH round trips\nEach session sends a message to itself and waits for it (one in flight), long polling with hold=1.');
+    parts.push(table(['sessions', 'path', 'round trips/s', 'p50 ms', 'p99 ms', 'server CPU', 'server CPU µs/rt'], r.bosh.flatMap((b) => b.results.map((x) => [b.sessions, x.path, fmt(x.rate), fmt(x.latency.p50, 2), fmt(x.latency.p99, 2), Object.entries(x.cpu).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', '), Object.entries(x.cpuPerMessageUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')]))));
+  }
+  if (r.scale?.length) {
+    parts.push('### Connection scale (idle clients)');
+    parts.push(
+      table(
+        ['server', 'clients', 'processes', 'accept time s', 'accepted/s', 'RSS idle → loaded MiB', 'KiB/client (RSS)', 'marginal KiB/client (RSS, half → full)', 'KiB/client (V8 heap used)', 'dropped', 'note'],
+        r.scale.map((s) => [
+          s.kind,
+          `${fmt(s.connected)}${s.failed ? ` (${fmt(s.failed)} failed${s.firstError ? `: ${s.firstError}` : ''})` : ''}`,
+          s.processes,
+          fmt(s.acceptMs / 1000, 1),
+          fmt(s.acceptRate),
+          `${fmt(s.rssIdle / MiB)} → ${fmt(s.rssLoaded / MiB)}`,
+          fmt(s.perClientBytes / KiB, 1),
+          s.marginalPerClientBytes !== undefined ? fmt(s.marginalPerClientBytes / KiB, 1) : '',
+          s.perClientHeapBytes !== undefined ? fmt(s.perClientHeapBytes / KiB, 1) : '',
+          s.dropped,
+          s.note ?? '',
+        ]),
+      ),
+    );
+  }
+  if (r.profile) {
+    const p = r.profile.summary;
+    parts.push(`### Gateway CPU profile (WebSocket relay, ${fmt(r.profile.rate)} msg/s while profiled)`);
+    parts.push(`Busy ${(p.busy * 100).toFixed(0)}% of samples. By area (self time): ${Object.entries(p.areas).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}.`);
+    parts.push(table(['self %', 'total %', 'function', 'where'], p.top.slice(0, 20).map((e) => [(e.self * 100).toFixed(1), (e.total * 100).toFixed(1), `\`${e.function}\``, e.location])));
+  }
+  if (r.operator) {
+    const o = r.operator;
+    parts.push(`### Operator\nKubernetes ${o.kubernetes ?? '?'} (etcd + kube-apiserver, no controller-manager), control plane up in ${fmt((o.controlPlaneStartMs ?? 0) / 1000, 1)} s; the operator runs as its own process (CLI).`);
+    parts.push(table(['resources applied at once (3 nodes each)', 'child objects', 'first converged s', 'all converged s'], o.convergence.map((c) => [c.resources, c.objects, fmt(c.firstMs / 1000, 2), c.converged === c.resources ? fmt(c.ms / 1000, 2) : `only ${c.converged} after ${fmt(c.ms / 1000, 0)}`])));
+    if (o.steady) parts.push(`Steady state: ${o.steady.totalWrites} write requests at the apiserver in ${o.steady.seconds} s with ${o.steady.resources} resources, Lease renewals aside (all writes served: ${JSON.stringify(o.steady.apiserverWrites)}; the kube-apiserver renews its own identity Lease every 10 s and the operator runs without leader election); the operator counted ${JSON.stringify(o.steady.operatorWrites)} write calls of its own.`);
+    if (o.memory) parts.push(`Memory: operator RSS ${fmt(o.memory.rssBytes / MiB)} MiB with ${o.memory.resources} resources (${fmt(o.memory.idleRssBytes / MiB)} MiB with none${o.memory.heapUsedBytes ? `; V8 heap used ${fmt(o.memory.heapUsedBytes / MiB)} MiB` : ''}).`);
+  }
+  const skipped = Object.entries(r.skipped);
+  if (skipped.length) parts.push(`Skipped: ${skipped.map(([k, v]) => `${k} (${v})`).join('; ')}.`);
+  const errors = Object.entries(r.errors);
+  if (errors.length) parts.push(`Errors: ${errors.map(([k, v]) => `${k}: ${v.split('\n')[0]}`).join('; ')}.`);
+  return `${parts.join('\n\n')}\n`;
+}

@@ -1,0 +1,309 @@
+// The operator on a real control plane (etcd + kube-apiserver from src/testing/kube), run as its own process
+// through the CLI (`node src/cli/main.ts operator`) so that its memory is its own:
+//   - convergence: from POSTing N XmppWebGateways (3 nodes each) to every child object present and the
+//     status written for the resource's generation, for N = 1 (the 3-node case), 10, 100, 500;
+//   - steady state: API write requests during an idle period with the resources in place, from the
+//     apiserver's apiserver_request_total (and the operator's own count of its calls);
+//   - memory: the operator's RSS with 1,000 resources.
+// No kube-controller-manager or scheduler: nothing else writes, so every write seen is the operator's, and
+// Deployments stay unavailable (status reports 0/3 nodes ready, which is still a written status).
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { load } from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { cacheRoot, pinnedKubeVersion } from '../../scripts/kube-binaries.ts';
+import { freePort } from '../../src/testing/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../../src/testing/process.ts';
+import { startControlPlane, type ControlPlane } from '../../src/testing/kube/control-plane.ts';
+import { metricValue, REPO } from '../lib/servers.ts';
+import { rssBytes } from '../lib/proc.ts';
+import { sleep } from '../lib/stats.ts';
+
+export interface ConvergenceResult {
+  resources: number;
+  /** ms from the first POST to every resource converged (or to the deadline, when not all did) */
+  ms: number;
+  /** resources converged by then (all of them unless the deadline passed) */
+  converged: number;
+  /** child objects checked */
+  objects: number;
+  /** ms to the first resource converged */
+  firstMs: number;
+}
+
+export interface OperatorResults {
+  skipped?: string;
+  kubernetes?: string;
+  controlPlaneStartMs?: number;
+  convergence: ConvergenceResult[];
+  steady?: {
+    resources: number;
+    seconds: number;
+    /** every write the apiserver served, by resource and verb */
+    apiserverWrites: Record<string, number>;
+    /** writes to anything but leases: the apiserver renews its own identity Lease every 10 s, and the operator runs without leader election */
+    totalWrites: number;
+    /** the operator's own count of its write calls */
+    operatorWrites: Record<string, number>;
+  };
+  memory?: { resources: number; rssBytes: number; heapUsedBytes?: number; idleRssBytes: number };
+  notes: string[];
+}
+
+type Obj = Record<string, any>;
+const GATEWAYS = '/apis/xwg.io/v1alpha1';
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
+
+function operatorAvailable(): string | undefined {
+  if (!existsSync(path.join(REPO, 'src/operator/operator.ts'))) return 'src/operator/operator.ts is not there yet';
+  const cli = readFileSync(path.join(REPO, 'src/cli/commands.ts'), 'utf8');
+  if (!/\boperator\s*:/.test(cli)) return 'the CLI has no operator command yet';
+  return undefined;
+}
+
+async function kubeBinariesCached(): Promise<boolean> {
+  if (process.env.KUBEBUILDER_ASSETS) return true;
+  const dir = path.join(cacheRoot(), await pinnedKubeVersion());
+  return ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler'].every((b) => existsSync(path.join(dir, b)));
+}
+
+class Api {
+  readonly cp: ControlPlane;
+  constructor(cp: ControlPlane) {
+    this.cp = cp;
+  }
+  async call(method: string, p: string, body?: unknown): Promise<Obj> {
+    const res = await this.cp.request(method, p, body);
+    const parsed = res.body === '' ? {} : (JSON.parse(res.body) as Obj);
+    if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${String(parsed.message ?? res.body).slice(0, 300)}`);
+    return parsed;
+  }
+  async items(p: string): Promise<Obj[]> {
+    return ((await this.call('GET', p)).items as Obj[]) ?? [];
+  }
+}
+
+function gatewayResource(ns: string, name: string): Obj {
+  return {
+    apiVersion: 'xwg.io/v1alpha1',
+    kind: 'XmppWebGateway',
+    metadata: { name, namespace: ns },
+    spec: {
+      domains: ['example.com'],
+      upstream: { host: 'prosody.xmpp.svc.cluster.local' },
+      nodes: ['t1', 't2', 't3'].map((n) => ({ name: n, host: `${n}.${name}.example.com` })),
+    },
+  };
+}
+
+const PLURAL: Record<string, string> = { Ingress: 'ingresses' };
+function listPath(apiVersion: string, kind: string, ns: string): string {
+  const plural = PLURAL[kind] ?? `${kind.toLowerCase()}s`;
+  return `${apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`}/namespaces/${ns}/${plural}`;
+}
+
+/** The child objects the operator is expected to create for one resource (the pure desired-state builder). */
+async function expectedChildren(resource: Obj): Promise<{ apiVersion: string; kind: string; name: string }[]> {
+  const { buildDesired } = await import('../../src/operator/desired/index.ts');
+  const r = JSON.parse(JSON.stringify(resource)) as Obj;
+  r.metadata.uid = 'bench';
+  r.metadata.generation = 1;
+  const desired = buildDesired(r as never, { defaultImage: 'registry.example.invalid/xwg:bench', certManagerAvailable: false });
+  return desired.objects.map((o) => ({ apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata!.name! }));
+}
+
+/** POSTs `count` gateways into `ns` and polls until all are converged. */
+async function converge(api: Api, ns: string, count: number, log: (l: string) => void): Promise<ConvergenceResult> {
+  await api.call('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+  const resources = Array.from({ length: count }, (_, i) => gatewayResource(ns, `g${i}`));
+  const expected = await Promise.all(resources.map(expectedChildren));
+  const kinds = new Map<string, string>();
+  for (const list of expected) for (const o of list) kinds.set(`${o.apiVersion} ${o.kind}`, listPath(o.apiVersion, o.kind, ns));
+  const pollMs = count <= 10 ? 25 : count <= 100 ? 250 : 1000;
+  const t0 = performance.now();
+  let next = 0;
+  const post = async () => {
+    while (next < count) {
+      const r = resources[next++]!;
+      await api.call('POST', `${GATEWAYS}/namespaces/${ns}/xmppwebgateways`, r);
+    }
+  };
+  const posting = Promise.all(Array.from({ length: Math.min(16, count) }, post));
+  let firstMs = Number.NaN;
+  const deadline = t0 + Math.max(120_000, count * 1_500);
+  let done = 0;
+  let lastLog = t0;
+  for (;;) {
+    await sleep(pollMs);
+    const gws = await api.items(`${GATEWAYS}/namespaces/${ns}/xmppwebgateways`);
+    const statusDone = new Set(gws.filter((g) => g.status?.observedGeneration !== undefined && g.status.observedGeneration === g.metadata.generation).map((g) => g.metadata.name as string));
+    const present = new Set<string>();
+    if (statusDone.size > 0) {
+      for (const [key, p] of kinds) for (const o of await api.items(p)) present.add(`${key} ${o.metadata.name}`);
+    }
+    done = resources.filter((r, i) => statusDone.has(r.metadata.name) && expected[i]!.every((o) => present.has(`${o.apiVersion} ${o.kind} ${o.name}`))).length;
+    if (done > 0 && Number.isNaN(firstMs)) firstMs = performance.now() - t0;
+    if (done === count) break;
+    if (performance.now() - lastLog > 15_000) {
+      lastLog = performance.now();
+      log(`    ${ns}: ${done}/${count} converged after ${((lastLog - t0) / 1000).toFixed(0)} s`);
+    }
+    if (performance.now() > deadline) {
+      log(`  ${ns}: only ${done}/${count} converged by the deadline`);
+      break;
+    }
+  }
+  await posting;
+  const ms = performance.now() - t0;
+  const objects = expected.reduce((a, l) => a + l.length, 0);
+  log(`  ${count} resource(s): ${done === count ? 'converged' : `${done} converged`} in ${ms.toFixed(0)} ms (first after ${firstMs.toFixed(0)} ms), ${objects} child objects`);
+  return { resources: count, ms, converged: done, objects, firstMs };
+}
+
+function writes(metrics: string, include: (resource: string, subresource: string) => boolean): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!WRITE_VERBS.has(labels.verb ?? '') || !include(labels.resource ?? '', labels.subresource ?? '')) continue;
+    const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.verb}`;
+    out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+function operatorWriteCalls(metrics: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith('xwg_operator_api_calls_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!['create', 'update', 'patch', 'delete'].includes(labels.verb ?? '')) continue;
+    const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.verb}`;
+    out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+function diff(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of after) if (v - (before.get(k) ?? 0) !== 0) out[k] = v - (before.get(k) ?? 0);
+  return out;
+}
+
+export async function runOperatorBench(o: { quick: boolean; log: (l: string) => void; steadySeconds?: number; counts?: number[] }): Promise<OperatorResults> {
+  const { log } = o;
+  const missing = operatorAvailable();
+  if (missing) return { skipped: missing, convergence: [], notes: [] };
+  if (o.quick && !(await kubeBinariesCached())) {
+    return { skipped: 'the control-plane binaries are not built (node scripts/kube-binaries.ts builds them); quick mode does not build them', convergence: [], notes: [] };
+  }
+  const results: OperatorResults = { convergence: [], notes: [] };
+  const t0 = performance.now();
+  const cp = await startControlPlane({
+    controllerManager: false,
+    maxLifetimeMs: o.quick ? 5 * 60_000 : 90 * 60_000,
+    // Four Services per resource: the harness's /24 holds only 63 resources' ClusterIPs (the later flag wins).
+    // The addresses are virtual: nothing routes them (no kube-proxy), nothing is ever sent there.
+    // Every node Service also takes a NodePort: the default range (2,768 ports) holds ~920 resources of 3 nodes.
+    apiserverArgs: ['--service-cluster-ip-range=10.0.0.0/16', '--service-node-port-range=30000-39999'],
+  });
+  let operator: BoundedProcess | undefined;
+  try {
+    results.kubernetes = cp.version;
+    results.controlPlaneStartMs = performance.now() - t0;
+    log(`  control plane ${cp.version} ready in ${(results.controlPlaneStartMs / 1000).toFixed(1)} s`);
+    const api = new Api(cp);
+    const crd = load(readFileSync(path.join(REPO, 'crds/xwg.io_xmppwebgateways.yaml'), 'utf8')) as Obj;
+    await api.call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    for (;;) {
+      const resources = (await api.call('GET', '/apis/xwg.io/v1alpha1').catch(() => ({}))) as Obj;
+      if ((resources.resources as Obj[] | undefined)?.some((r) => r.name === 'xmppwebgateways')) break;
+      await sleep(100);
+    }
+    // The first ClusterIP/NodePort allocation of a fresh apiserver waits for its service ranges to be set up:
+    // one throwaway Service before anything is timed, so the first convergence measures the operator.
+    const warmupStarted = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await api.call('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'bench-warmup' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } });
+        break;
+      } catch (e) {
+        if (attempt > 300) throw e;
+        await sleep(50);
+      }
+    }
+    await api.call('DELETE', '/api/v1/namespaces/default/services/bench-warmup');
+    results.notes.push(`first Service allocation on the fresh apiserver took ${(performance.now() - warmupStarted).toFixed(0)} ms (before timing)`);
+    const metricsPort = await freePort();
+    const kubeconfig = path.join(cp.dir, 'bench-operator.kubeconfig');
+    await writeFile(kubeconfig, cp.kubeconfig);
+    operator = spawnBounded({
+      command: process.execPath,
+      args: [
+        path.join(REPO, 'src/cli/main.ts'),
+        'operator',
+        '--kubeconfig', kubeconfig,
+        '--leader-elect=false',
+        '--metrics-port', String(metricsPort),
+        '--metrics-bind-address', '127.0.0.1',
+        '--gateway-image', 'registry.example.invalid/xwg:bench',
+        '--log-level', 'warn',
+      ],
+      cwd: REPO,
+      name: 'operator',
+      maxLifetimeMs: o.quick ? 4 * 60_000 : 80 * 60_000,
+    });
+    const op = operator;
+    const opMetrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    await op.waitForPort(metricsPort, { timeoutMs: 60_000 });
+    for (;;) {
+      const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.ok, () => false);
+      if (ready) break;
+      if (!op.isRunning()) throw new Error(`operator exited: ${op.output().slice(-2000)}`);
+      await sleep(100);
+    }
+    const idleRss = rssBytes(op.pid);
+
+    results.convergence.push(await converge(api, 'conv-1', 1, log));
+    if (o.quick) return results;
+    const counts = o.counts ?? [10, 100, 500];
+    let total = 1;
+    for (const n of counts) {
+      results.convergence.push(await converge(api, `conv-${n}`, n, log));
+      total += n;
+      if (n === 100 || (n === counts[counts.length - 1] && !results.steady)) {
+        const seconds = o.steadySeconds ?? 300;
+        await sleep(5_000);
+        log(`  steady state: ${total} resources, ${seconds} s idle`);
+        const include = (r: string) => !['tokenreviews', 'subjectaccessreviews', 'selfsubjectaccessreviews'].includes(r);
+        const a = writes(await cp.apiserverMetrics(), include);
+        const oa = operatorWriteCalls(await opMetrics());
+        await sleep(seconds * 1000);
+        const b = writes(await cp.apiserverMetrics(), include);
+        const ob = operatorWriteCalls(await opMetrics());
+        const apiserverWrites = diff(a, b);
+        results.steady = {
+          resources: total,
+          seconds,
+          apiserverWrites,
+          totalWrites: Object.entries(apiserverWrites).filter(([k]) => !k.startsWith('leases ')).reduce((x, [, y]) => x + y, 0),
+          operatorWrites: diff(oa, ob),
+        };
+        log(`  steady state: ${results.steady.totalWrites} write requests at the apiserver in ${seconds} s other than Lease renewals (all: ${JSON.stringify(apiserverWrites)}; the operator counted ${JSON.stringify(results.steady.operatorWrites)})`);
+      }
+    }
+    if (total < 1000) {
+      results.convergence.push(await converge(api, 'fill', 1000 - total, log));
+      total = 1000;
+    }
+    await sleep(3_000);
+    const heap = metricValue(await opMetrics(), 'nodejs_heap_size_used_bytes');
+    results.memory = { resources: total, rssBytes: rssBytes(op.pid), idleRssBytes: idleRss, ...(heap !== undefined ? { heapUsedBytes: heap } : {}) };
+    log(`  memory: RSS ${(results.memory.rssBytes / 2 ** 20).toFixed(0)} MiB with ${total} resources (${(idleRss / 2 ** 20).toFixed(0)} MiB with none)`);
+    return results;
+  } finally {
+    await operator?.stop({ graceMs: 10_000 });
+    await cp.stop();
+  }
+}
