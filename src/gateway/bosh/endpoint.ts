@@ -12,6 +12,7 @@ import type { UpstreamStream } from '../upstream/types.ts';
 import { BodyReader } from './body.ts';
 import { BoshManager } from './manager.ts';
 import type { BoshResponse } from './session.ts';
+import { drainUntil } from '../server/drain.ts';
 
 export interface BoshEndpointOptions {
   config: GatewayConfig;
@@ -212,16 +213,7 @@ export class BoshEndpoint {
    */
   async drain(seeOtherUri: () => string | undefined, deadline: Promise<void>): Promise<void> {
     this.manager.drain(performance.now(), seeOtherUri());
-    const gone = new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (this.manager.heldCount === 0 && performance.now() - this.lastRequestAt >= DRAIN_QUIET_MS) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-      check.unref();
-    });
-    await Promise.race([gone, deadline]);
+    await drainUntil(() => this.manager.heldCount === 0 && performance.now() - this.lastRequestAt >= DRAIN_QUIET_MS, deadline);
   }
 
   close(): void {

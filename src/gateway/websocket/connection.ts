@@ -139,7 +139,11 @@ export class WebSocketConnection {
       message = parseClientMessage(text, this.options.limits);
     } catch (e) {
       if (e instanceof XmlInputError) this.fatal(e.condition, e.message);
-      else throw e;
+      else {
+        // A bug must end this stream, never the process that serves every other one.
+        this.log.error({ err: e }, 'unexpected error reading a client message');
+        this.fatal('internal-server-error', 'unexpected error');
+      }
       return;
     }
     switch (message.kind) {

@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../../shared/gateway-config/schema.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import { WebSocketConnection } from './connection.ts';
+import { drainUntil } from '../server/drain.ts';
 
 export interface WebSocketEndpointOptions {
   config: GatewayConfig;
@@ -92,16 +93,7 @@ export class WebSocketEndpoint {
   /** Sends every client elsewhere; resolves when all are gone or the deadline passes. */
   async drain(seeOtherUri: (secure: boolean) => string | undefined, deadline: Promise<void>): Promise<void> {
     for (const c of [...this.connections]) c.drain(seeOtherUri(c.secure));
-    const gone = new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (this.connections.size === 0) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-      check.unref();
-    });
-    await Promise.race([gone, deadline]);
+    await drainUntil(() => this.connections.size === 0, deadline);
   }
 
   close(): void {
