@@ -30,6 +30,8 @@ export interface ConvergenceResult {
   objects: number;
   /** ms to the first resource converged */
   firstMs: number;
+  /** when measured several times (the 3-node case): every time, ms; `ms` is then the median */
+  samplesMs?: number[];
 }
 
 export interface OperatorResults {
@@ -191,28 +193,24 @@ function diff(before: Map<string, number>, after: Map<string, number>): Record<s
   return out;
 }
 
-export async function runOperatorBench(o: { quick: boolean; log: (l: string) => void; steadySeconds?: number; counts?: number[] }): Promise<OperatorResults> {
-  const { log } = o;
-  const missing = operatorAvailable();
-  if (missing) return { skipped: missing, convergence: [], notes: [] };
-  if (o.quick && !(await kubeBinariesCached())) {
-    return { skipped: 'the control-plane binaries are not built (node scripts/kube-binaries.ts builds them); quick mode does not build them', convergence: [], notes: [] };
-  }
-  const results: OperatorResults = { convergence: [], notes: [] };
+interface Cluster {
+  cp: ControlPlane;
+  api: Api;
+  operator: BoundedProcess;
+  opMetrics(): Promise<string>;
+  idleRss: number;
+  stop(): Promise<void>;
+}
+
+/** A control plane with the CRD, and the operator (CLI, own process) ready. */
+async function startCluster(o: { quick: boolean; apiserverArgs: string[]; log: (l: string) => void; results: OperatorResults }): Promise<Cluster> {
   const t0 = performance.now();
-  const cp = await startControlPlane({
-    controllerManager: false,
-    maxLifetimeMs: o.quick ? 5 * 60_000 : 90 * 60_000,
-    // Four Services per resource: the harness's /24 holds only 63 resources' ClusterIPs (the later flag wins).
-    // The addresses are virtual: nothing routes them (no kube-proxy), nothing is ever sent there.
-    // Every node Service also takes a NodePort: the default range (2,768 ports) holds ~920 resources of 3 nodes.
-    apiserverArgs: ['--service-cluster-ip-range=10.0.0.0/16', '--service-node-port-range=30000-39999'],
-  });
+  const cp = await startControlPlane({ controllerManager: false, maxLifetimeMs: o.quick ? 5 * 60_000 : 90 * 60_000, apiserverArgs: o.apiserverArgs });
   let operator: BoundedProcess | undefined;
   try {
-    results.kubernetes = cp.version;
-    results.controlPlaneStartMs = performance.now() - t0;
-    log(`  control plane ${cp.version} ready in ${(results.controlPlaneStartMs / 1000).toFixed(1)} s`);
+    o.results.kubernetes = cp.version;
+    o.results.controlPlaneStartMs ??= performance.now() - t0;
+    o.log(`  control plane ${cp.version} ready in ${((performance.now() - t0) / 1000).toFixed(1)} s${o.apiserverArgs.length ? ` (${o.apiserverArgs.join(' ')})` : ''}`);
     const api = new Api(cp);
     const crd = load(readFileSync(path.join(REPO, 'crds/xwg.io_xmppwebgateways.yaml'), 'utf8')) as Obj;
     await api.call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
@@ -221,20 +219,6 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
       if ((resources.resources as Obj[] | undefined)?.some((r) => r.name === 'xmppwebgateways')) break;
       await sleep(100);
     }
-    // The first ClusterIP/NodePort allocation of a fresh apiserver waits for its service ranges to be set up:
-    // one throwaway Service before anything is timed, so the first convergence measures the operator.
-    const warmupStarted = performance.now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await api.call('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'bench-warmup' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } });
-        break;
-      } catch (e) {
-        if (attempt > 300) throw e;
-        await sleep(50);
-      }
-    }
-    await api.call('DELETE', '/api/v1/namespaces/default/services/bench-warmup');
-    results.notes.push(`first Service allocation on the fresh apiserver took ${(performance.now() - warmupStarted).toFixed(0)} ms (before timing)`);
     const metricsPort = await freePort();
     const kubeconfig = path.join(cp.dir, 'bench-operator.kubeconfig');
     await writeFile(kubeconfig, cp.kubeconfig);
@@ -255,7 +239,6 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
       maxLifetimeMs: o.quick ? 4 * 60_000 : 80 * 60_000,
     });
     const op = operator;
-    const opMetrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     await op.waitForPort(metricsPort, { timeoutMs: 60_000 });
     for (;;) {
       const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.ok, () => false);
@@ -263,16 +246,57 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
       if (!op.isRunning()) throw new Error(`operator exited: ${op.output().slice(-2000)}`);
       await sleep(100);
     }
-    const idleRss = rssBytes(op.pid);
+    return {
+      cp,
+      api,
+      operator: op,
+      opMetrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+      idleRss: rssBytes(op.pid),
+      stop: async () => {
+        await op.stop({ graceMs: 10_000 });
+        await cp.stop();
+      },
+    };
+  } catch (e) {
+    await operator?.stop({ graceMs: 5_000 });
+    await cp.stop();
+    throw e;
+  }
+}
 
-    results.convergence.push(await converge(api, 'conv-1', 1, log));
+export async function runOperatorBench(o: { quick: boolean; log: (l: string) => void; steadySeconds?: number; counts?: number[] }): Promise<OperatorResults> {
+  const { log } = o;
+  const missing = operatorAvailable();
+  if (missing) return { skipped: missing, convergence: [], notes: [] };
+  if (o.quick && !(await kubeBinariesCached())) {
+    return { skipped: 'the control-plane binaries are not built (node scripts/kube-binaries.ts builds them); quick mode does not build them', convergence: [], notes: [] };
+  }
+  const results: OperatorResults = { convergence: [], notes: [] };
+  const counts = o.counts ?? [10, 100, 500];
+  // The small cases on a stock control plane (as a user's cluster), the large ones on one with wider service
+  // ranges (see below).
+  const small = counts.filter((n) => n < 60);
+  const large = counts.filter((n) => n >= 60);
+  let cluster = await startCluster({ quick: o.quick, apiserverArgs: [], log, results });
+  try {
+    // The 3-node case several times, one resource after the other: its time varies from run to run.
+    const single: ConvergenceResult[] = [];
+    for (let i = 1; i <= (o.quick ? 1 : 5); i++) single.push(await converge(cluster.api, `conv-1-${i}`, 1, log));
+    const sorted = [...single].sort((a, b) => a.ms - b.ms);
+    results.convergence.push({ ...sorted[Math.floor((sorted.length - 1) / 2)]!, samplesMs: single.map((x) => x.ms) });
     if (o.quick) return results;
-    const counts = o.counts ?? [10, 100, 500];
-    let total = 1;
-    for (const n of counts) {
+    for (const n of small) results.convergence.push(await converge(cluster.api, `conv-${n}`, n, log));
+    await cluster.stop();
+    // Four Services per resource: the harness's /24 holds only 63 resources' ClusterIPs (the later flag wins);
+    // every node Service also takes a NodePort, and the default range (2,768 ports) holds ~920 resources.
+    // The addresses are virtual: nothing routes them (no kube-proxy), nothing is ever sent there.
+    cluster = await startCluster({ quick: false, apiserverArgs: ['--service-cluster-ip-range=10.0.0.0/16', '--service-node-port-range=30000-39999'], log, results });
+    const { api, cp, opMetrics, operator: op } = cluster;
+    let total = 0;
+    for (const n of large) {
       results.convergence.push(await converge(api, `conv-${n}`, n, log));
       total += n;
-      if (n === 100 || (n === counts[counts.length - 1] && !results.steady)) {
+      if (n === 100 || (n === large[large.length - 1] && !results.steady)) {
         const seconds = o.steadySeconds ?? 300;
         await sleep(5_000);
         log(`  steady state: ${total} resources, ${seconds} s idle`);
@@ -299,11 +323,10 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
     }
     await sleep(3_000);
     const heap = metricValue(await opMetrics(), 'nodejs_heap_size_used_bytes');
-    results.memory = { resources: total, rssBytes: rssBytes(op.pid), idleRssBytes: idleRss, ...(heap !== undefined ? { heapUsedBytes: heap } : {}) };
-    log(`  memory: RSS ${(results.memory.rssBytes / 2 ** 20).toFixed(0)} MiB with ${total} resources (${(idleRss / 2 ** 20).toFixed(0)} MiB with none)`);
+    results.memory = { resources: total, rssBytes: rssBytes(op.pid), idleRssBytes: cluster.idleRss, ...(heap !== undefined ? { heapUsedBytes: heap } : {}) };
+    log(`  memory: RSS ${(results.memory.rssBytes / 2 ** 20).toFixed(0)} MiB with ${total} resources (${(cluster.idleRss / 2 ** 20).toFixed(0)} MiB with none)`);
     return results;
   } finally {
-    await operator?.stop({ graceMs: 10_000 });
-    await cp.stop();
+    await cluster.stop();
   }
 }

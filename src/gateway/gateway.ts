@@ -68,7 +68,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     if (!websocket.matches(path)) return rejectUpgrade(socket, 404, 'no WebSocket endpoint here');
     const context: RequestContext = requestContext(req, config);
@@ -117,6 +117,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
       listeners.closeAll();
     },
   };
+}
+
+/** Module-level, so the listener does not keep each upgrade request alive through a closure. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function plain(res: ServerResponse, status: number, text: string): void {
