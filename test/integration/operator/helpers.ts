@@ -97,9 +97,10 @@ export class Api {
   }
 }
 
-async function requestWithType(cp: ControlPlane, method: string, p: string, body: unknown, contentType: string): Promise<Obj> {
+/** A request as the superuser with a content type of choice (server-side apply, merge patch); strings go as they are. */
+export async function requestWithType(cp: ControlPlane, method: string, p: string, body: unknown, contentType: string): Promise<Obj> {
   return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
+    const payload = typeof body === 'string' ? body : JSON.stringify(body);
     const req = https.request(cp.server + p, {
       method,
       ca: cp.ca,

@@ -6,7 +6,6 @@
 // exist, content included, certificates checked on their own, status with the latest observedGeneration.
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
@@ -17,7 +16,7 @@ import { LABEL_NODE, buildDesired, certificatePlan, names, observeDeployment } f
 import type { ControlPlane, ControlPlaneOptions } from '../../../../src/testing/kube/control-plane.ts';
 import { freePorts } from '../../../../src/testing/kube/http.ts';
 import { spawnBounded, tailFile, type BoundedProcess } from '../../../../src/testing/process.ts';
-import { REPO, Api, ApiFailure, eventually, gateway, gatewayPath, sleep, startClusterWithCrd, testDir, type Obj } from '../../operator/helpers.ts';
+import { REPO, Api, ApiFailure, eventually, gateway, gatewayPath, requestWithType, sleep, startClusterWithCrd, testDir, type Obj } from '../../operator/helpers.ts';
 
 export { Api, ApiFailure, eventually, gateway, gatewayPath, sleep, REPO as REPO_ROOT, type Obj };
 
@@ -627,30 +626,7 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
 
 /** A request as the superuser with a content type of choice (server-side apply, merge patch). */
 export function rawRequest(c: FaultCluster, method: string, p: string, body: unknown, contentType = 'application/json'): Promise<Obj> {
-  return new Promise((resolve, reject) => {
-    const payload = typeof body === 'string' ? body : JSON.stringify(body);
-    const req = https.request(c.cp.server + p, {
-      method,
-      ca: c.cp.ca,
-      cert: c.cp.clientCert,
-      key: c.cp.clientKey,
-      headers: { 'content-type': contentType, accept: 'application/json' },
-      timeout: 20_000,
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        const parsed = text === '' ? {} : (JSON.parse(text) as Obj);
-        if ((res.statusCode ?? 0) >= 300) reject(new ApiFailure(method, p, res.statusCode ?? 0, parsed));
-        else resolve(parsed);
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${p}`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return requestWithType(c.cp, method, p, body, contentType);
 }
 
 /** Server-side apply with force under another field manager. */
