@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Three projects: fast pure tests, tests against real servers (Prosody, kube-apiserver, Chromium)
-// started by the shared harness in src/testing, and the long fault-injection runs kept out of CI.
+// started by the shared harness in dev/, and the long fault-injection runs kept out of CI.
 export default defineConfig({
   test: {
     projects: [

@@ -14,10 +14,10 @@ import { parseArgs } from 'node:util';
 import { startEnv } from './gateway/env.ts';
 import { measurePaths, paths, type RelayLoad, type RelayMeasurement } from './gateway/relay.ts';
 import { measureScale, perProcessCapacity, type ScaleKind, type ScaleResult } from './gateway/scale.ts';
-import { summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts';
-import { loadAverage } from './lib/proc.ts';
-import { describeMachine, type MachineInfo } from './lib/machine.ts';
-import { markdownReport } from './lib/report.ts';
+import { summarizeProfile, type ProfileSummary } from '../dev/bench/cpuprofile.ts';
+import { loadAverage } from '../dev/bench/proc.ts';
+import { describeMachine, type MachineInfo } from '../dev/bench/machine.ts';
+import { markdownReport } from '../dev/bench/report.ts';
 import { measureRelayForProfile } from './gateway/profile.ts';
 import { runOperatorBench, type OperatorResults } from './operator/operator.ts';
 

@@ -9,7 +9,7 @@ import {
   type BenchProsody,
   type GatewayProcess,
   type Running,
-} from '../lib/servers.ts';
+} from '../../dev/bench/servers.ts';
 
 export interface BenchEnv {
   stub: Running & { ports: number[] };
@@ -32,7 +32,7 @@ export async function startEnv(options: { users: number; maxMs: number; prosody:
   let gatewayToProsody: GatewayProcess | undefined;
   let prosodySkipped: string | undefined;
   if (!options.prosody) prosodySkipped = 'not requested';
-  else if (!existsSync('/usr/bin/prosody')) prosodySkipped = 'Prosody is not installed (node scripts/prepare.ts installs it)';
+  else if (!existsSync('/usr/bin/prosody')) prosodySkipped = 'Prosody is not installed (node dev/prepare.ts installs it)';
   else {
     prosody = await startBenchProsody({ users: options.users, maxMs: options.maxMs });
     gatewayToProsody = await spawnGateway({

@@ -3,8 +3,8 @@
 import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { summarizeProfile, type ProfileSummary } from '../lib/cpuprofile.ts';
-import { benchGatewayConfig, spawnGateway } from '../lib/servers.ts';
+import { summarizeProfile, type ProfileSummary } from '../../dev/bench/cpuprofile.ts';
+import { benchGatewayConfig, spawnGateway } from '../../dev/bench/servers.ts';
 import type { BenchEnv } from './env.ts';
 import { measureOnce, type RelayLoad } from './relay.ts';
 

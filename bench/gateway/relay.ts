@@ -11,11 +11,11 @@
 //   prosody/bosh    Prosody's own mod_bosh
 //   gw→prosody/ws   our gateway (WebSocket) in front of Prosody's c2s
 //   gw→prosody/bosh our gateway (BOSH) in front of Prosody's c2s
-import type { Target } from '../lib/clients.ts';
-import { cpuShare, sample } from '../lib/proc.ts';
-import { median, type LatencySummary } from '../lib/stats.ts';
-import { startWorker } from '../lib/workers.ts';
-import type { RelayJob, RelayResult } from '../lib/worker.ts';
+import type { Target } from '../../dev/bench/clients.ts';
+import { cpuShare, sample } from '../../dev/bench/proc.ts';
+import { median, type LatencySummary } from '../../dev/bench/stats.ts';
+import { startWorker } from '../../dev/bench/workers.ts';
+import type { RelayJob, RelayResult } from '../../dev/bench/worker.ts';
 import type { BenchEnv } from './env.ts';
 
 export interface PathSpec {

@@ -6,11 +6,11 @@
 // (client socket + upstream socket). When `count` does not fit one process, the load is sharded over
 // several server processes (each with its own stub and load worker) and the memory is summed: the report
 // says so, and gives the single-process per-client figure alongside.
-import type { LightMode } from '../lib/light-clients.ts';
-import { openFileLimit, rssBytes } from '../lib/proc.ts';
-import { benchGatewayConfig, metricValue, spawnGateway, spawnRawPipe, spawnStub, startBenchProsody, type Running } from '../lib/servers.ts';
-import { median, sleep } from '../lib/stats.ts';
-import { startWorker, type WorkerHandle } from '../lib/workers.ts';
+import type { LightMode } from '../../dev/bench/light-clients.ts';
+import { openFileLimit, rssBytes } from '../../dev/bench/proc.ts';
+import { benchGatewayConfig, metricValue, spawnGateway, spawnRawPipe, spawnStub, startBenchProsody, type Running } from '../../dev/bench/servers.ts';
+import { median, sleep } from '../../dev/bench/stats.ts';
+import { startWorker, type WorkerHandle } from '../../dev/bench/workers.ts';
 
 export type ScaleKind = 'gateway-ws' | 'gateway-bosh' | 'raw-pipe' | 'prosody-ws';
 

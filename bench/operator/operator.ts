@@ -1,4 +1,4 @@
-// The operator on a real control plane (etcd + kube-apiserver from src/testing/kube), run as its own process
+// The operator on a real control plane (etcd + kube-apiserver from dev/cluster), run as its own process
 // through the CLI (`node src/cli/main.ts operator`) so that its memory is its own:
 //   - convergence: from POSTing N XmppWebGateways (3 nodes each) to every child object present and the
 //     status written for the resource's generation, for N = 1 (the 3-node case), 10, 100, 500;
@@ -12,13 +12,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { load } from 'js-yaml';
 import { readFileSync } from 'node:fs';
-import { cacheRoot, pinnedKubeVersion } from '../../scripts/kube-binaries.ts';
-import { freePort } from '../../src/testing/ports.ts';
-import { spawnBounded, type BoundedProcess } from '../../src/testing/process.ts';
-import { startControlPlane, type ControlPlane } from '../../src/testing/kube/control-plane.ts';
-import { metricValue, REPO } from '../lib/servers.ts';
-import { rssBytes } from '../lib/proc.ts';
-import { sleep } from '../lib/stats.ts';
+import { cacheRoot, pinnedKubeVersion } from '../../dev/cluster/binaries.ts';
+import { freePort } from '../../dev/harness/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../../dev/harness/process.ts';
+import { startControlPlane, type ControlPlane } from '../../dev/cluster/control-plane.ts';
+import { metricValue, REPO } from '../../dev/bench/servers.ts';
+import { rssBytes } from '../../dev/bench/proc.ts';
+import { sleep } from '../../dev/bench/stats.ts';
 
 export interface ConvergenceResult {
   resources: number;
@@ -269,7 +269,7 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
   const missing = operatorAvailable();
   if (missing) return { skipped: missing, convergence: [], notes: [] };
   if (o.quick && !(await kubeBinariesCached())) {
-    return { skipped: 'the control-plane binaries are not built (node scripts/kube-binaries.ts builds them); quick mode does not build them', convergence: [], notes: [] };
+    return { skipped: 'the control-plane binaries are not built (node dev/cluster/binaries.ts builds them); quick mode does not build them', convergence: [], notes: [] };
   }
   const results: OperatorResults = { convergence: [], notes: [] };
   const counts = o.counts ?? [10, 100, 500];

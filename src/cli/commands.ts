@@ -21,20 +21,4 @@ export const commands: Record<string, Command> = {
     summary: 'check XmppWebGateway resources against the CRD schema and rules, offline',
     run: async (argv) => (await import('./validate.ts')).runValidate(argv),
   },
-  sandbox: {
-    summary: 'the whole product on this machine (no cluster needed), or installed into the kubeconfig\'s cluster',
-    run: async (argv) => {
-      // A source-checkout tool (it drives the test harness): not part of the built package, so not a literal import.
-      const module = './sandbox.ts';
-      const sandbox = (await import(module).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes('/cli/sandbox.')) return undefined;
-        throw e;
-      })) as { runSandbox(argv: string[]): Promise<number> } | undefined;
-      if (!sandbox) {
-        console.error('the sandbox runs from a source checkout: git clone, then `npm ci && npm run sandbox`');
-        return 2;
-      }
-      return sandbox.runSandbox(argv);
-    },
-  },
 };

@@ -1,7 +1,7 @@
 // Opens an RFC 7395 WebSocket to a gateway node and prints the first framed reply; exit 1 without one.
 // usage: node test/e2e/websocket-check.ts <wss-url> <tls-server-name> <ca-file> <xmpp-domain>
 import { readFileSync } from 'node:fs';
-import { openRawWebSocket } from '../../src/testing/raw-websocket.ts';
+import { openRawWebSocket } from '../../dev/harness/raw-websocket.ts';
 
 const [url, servername, caFile, domain] = process.argv.slice(2);
 if (!url || !servername || !caFile || !domain) {

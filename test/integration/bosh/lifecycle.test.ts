@@ -4,12 +4,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawBoshSession, STREAMS_NS, buildBody, httpRequest } from '../../../src/testing/bosh-http.ts';
-import { startTestGateway, type TestGateway } from '../../../src/testing/gateway.ts';
-import { createTestCa } from '../../../src/testing/pki.ts';
-import { freePort } from '../../../src/testing/ports.ts';
-import { startProsody, type ProsodyServer } from '../../../src/testing/prosody.ts';
-import { connectXmppJs } from '../../../src/testing/xmpp-js.ts';
+import { RawBoshSession, STREAMS_NS, buildBody, httpRequest } from '../../../dev/harness/bosh-http.ts';
+import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
+import { createTestCa } from '../../../dev/harness/pki.ts';
+import { freePort } from '../../../dev/harness/ports.ts';
+import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
+import { connectXmppJs } from '../../../dev/harness/xmpp-js.ts';
 
 let prosody: ProsodyServer;
 let dir: string;

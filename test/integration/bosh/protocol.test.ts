@@ -10,9 +10,9 @@ import {
   rawHttpExchange,
   STREAMS_NS,
   XBOSH_NS,
-} from '../../../src/testing/bosh-http.ts';
-import { startTestGateway, type TestGateway } from '../../../src/testing/gateway.ts';
-import { startProsody, type ProsodyServer } from '../../../src/testing/prosody.ts';
+} from '../../../dev/harness/bosh-http.ts';
+import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
+import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 
 const ORIGIN = 'https://chat.example.com';
 const EMPTY_BODY = "<body xmlns='http://jabber.org/protocol/httpbind'/>";

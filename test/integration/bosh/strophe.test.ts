@@ -1,11 +1,11 @@
 // BOSH through the gateway with a real third-party client: Strophe.js (on Node, with a test XMLHttpRequest)
 // logs in to a real Prosody, talks to an xmpp.js user on the gateway's WebSocket, and disconnects.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../../src/testing/gateway.ts';
-import { startProsody, type ProsodyServer } from '../../../src/testing/prosody.ts';
-import { connectStrophe, useNodeXhr, type StropheClient } from '../../../src/testing/strophe.ts';
-import type { XhrExchange } from '../../../src/testing/xhr.ts';
-import { connectXmppJs, xml, type OnlineClient } from '../../../src/testing/xmpp-js.ts';
+import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
+import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
+import { connectStrophe, useNodeXhr, type StropheClient } from '../../../dev/harness/strophe.ts';
+import type { XhrExchange } from '../../../dev/harness/xhr.ts';
+import { connectXmppJs, xml, type OnlineClient } from '../../../dev/harness/xmpp-js.ts';
 
 const ORIGIN = 'https://chat.example.com';
 let prosody: ProsodyServer;

@@ -3,8 +3,8 @@
 // Kubernetes stops it (SIGTERM: see-other-uri to every client, then exit).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { spawnBounded, type BoundedProcess } from '../../../src/testing/process.ts';
-import { REPO_ROOT } from '../../../src/testing/static-server.ts';
+import { spawnBounded, type BoundedProcess } from '../../../dev/harness/process.ts';
+import { REPO_ROOT } from '../../../dev/harness/static-server.ts';
 
 export interface FleetNodeSpec {
   name: string;

@@ -1,10 +1,10 @@
 // The WebSocket gateway in front of a real Prosody, with a real third-party client (xmpp.js).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../../../src/testing/gateway.ts';
-import { freePort } from '../../../src/testing/ports.ts';
-import { startProsody, type ProsodyServer } from '../../../src/testing/prosody.ts';
-import { CLOSE, OPEN, openRawWebSocket } from '../../../src/testing/raw-websocket.ts';
-import { connectXmppJs } from '../../../src/testing/xmpp-js.ts';
+import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
+import { freePort } from '../../../dev/harness/ports.ts';
+import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
+import { CLOSE, OPEN, openRawWebSocket } from '../../../dev/harness/raw-websocket.ts';
+import { connectXmppJs } from '../../../dev/harness/xmpp-js.ts';
 
 let prosody: ProsodyServer;
 let gateway: TestGateway;

@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestCa, type LeafCertificate, type TestCa } from '../../../src/testing/pki.ts';
-import { isPortOpen } from '../../../src/testing/ports.ts';
-import { processGroupAlive } from '../../../src/testing/process.ts';
-import { prosodyModuleAvailable, prosodyVersion, startProsody, type ProsodyServer } from '../../../src/testing/prosody.ts';
+import { createTestCa, type LeafCertificate, type TestCa } from '../../../dev/harness/pki.ts';
+import { isPortOpen } from '../../../dev/harness/ports.ts';
+import { processGroupAlive } from '../../../dev/harness/process.ts';
+import { prosodyModuleAvailable, prosodyVersion, startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 
 const DOMAINS = ['example.com', 'example2.com'];
 

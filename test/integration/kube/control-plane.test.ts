@@ -4,8 +4,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
-import { startControlPlane, type ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import { ensureKubeBinaries, type KubeBinaries } from '../../../dev/cluster/binaries.ts';
+import { startControlPlane, type ControlPlane } from '../../../dev/cluster/control-plane.ts';
 
 const execFileAsync = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';

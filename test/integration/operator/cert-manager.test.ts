@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { ApiCall } from '../../../src/operator/controller/kube-client.ts';
 import { rulesAllow } from '../../../src/operator/controller/rbac.ts';
 import { startOperator, type Operator } from '../../../src/operator/operator.ts';
-import type { ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import type { ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import {
   Api,
   CERT_MANAGER_CRDS,

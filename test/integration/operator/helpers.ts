@@ -12,7 +12,7 @@ import { loadAll } from 'js-yaml';
 import { pino, type Logger } from 'pino';
 import { CRD_FILE } from '../../../src/operator/api/crd.ts';
 import type { ApiCall } from '../../../src/operator/controller/kube-client.ts';
-import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../../src/testing/kube/control-plane.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../../dev/cluster/control-plane.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CERT_MANAGER_CRDS = path.join(REPO, 'test/integration/operator/fixtures/cert-manager-crds.yaml');

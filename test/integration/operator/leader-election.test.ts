@@ -4,9 +4,9 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { freePorts } from '../../../src/testing/kube/http.ts';
-import { spawnBounded, tailFile, type BoundedProcess } from '../../../src/testing/process.ts';
-import type { ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import { freePorts } from '../../../dev/cluster/http.ts';
+import { spawnBounded, tailFile, type BoundedProcess } from '../../../dev/harness/process.ts';
+import type { ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import { REPO, Api, eventually, gateway, gatewayPath, sleep, startClusterWithCrd, testDir } from './helpers.ts';
 
 const LEASE_MS = 6_000;

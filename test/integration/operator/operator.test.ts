@@ -13,7 +13,7 @@ import type { ApiCall } from '../../../src/operator/controller/kube-client.ts';
 import { operatorClusterRole, rulesAllow } from '../../../src/operator/controller/rbac.ts';
 import { startOperator, type Operator } from '../../../src/operator/operator.ts';
 import type { XmppWebGateway } from '../../../src/operator/api/types.ts';
-import type { ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import type { ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import {
   Api,
   OPERATOR_WRITTEN,

@@ -3,7 +3,7 @@
 // reconciled.
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startOperator, type Operator } from '../../../src/operator/operator.ts';
-import type { ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import type { ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import { Api, eventually, gateway, gatewayPath, kubeConfigOf, memoryLogger, startClusterWithCrd } from './helpers.ts';
 
 let cp: ControlPlane;

@@ -4,7 +4,7 @@
 // operator, reported in the status, and not retried until its spec changes.
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startOperator, type Operator } from '../../../src/operator/operator.ts';
-import type { ControlPlane } from '../../../src/testing/kube/control-plane.ts';
+import type { ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import { certManager, multiDomain, perKubernetesNode, replicas, twoNodes } from '../../unit/operator/fixtures.ts';
 import { invalidCases } from '../../unit/operator/invalid-cases.ts';
 import { Api, ApiFailure, condition, eventually, gateway, gatewayPath, kubeConfigOf, memoryLogger, sleep, startClusterWithCrd, type Obj } from './helpers.ts';

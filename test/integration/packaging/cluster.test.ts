@@ -10,11 +10,11 @@ import { promisify } from 'node:util';
 import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import { load, loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
+import { ensureKubeBinaries, type KubeBinaries } from '../../../dev/cluster/binaries.ts';
 import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.ts';
 import { runValidate } from '../../../src/cli/validate.ts';
-import { startControlPlane, type ControlPlane } from '../../../src/testing/kube/control-plane.ts';
-import { spawnBounded, type BoundedProcess } from '../../../src/testing/process.ts';
+import { startControlPlane, type ControlPlane } from '../../../dev/cluster/control-plane.ts';
+import { spawnBounded, type BoundedProcess } from '../../../dev/harness/process.ts';
 
 const execFileAsync = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';

@@ -9,7 +9,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../../scripts/gen-manifests.ts';
-import { freePorts } from '../../../src/testing/ports.ts';
+import { freePorts } from '../../../dev/harness/ports.ts';
 
 const execFileAsync = promisify(execFile);
 const IMAGE_UID = 65532;

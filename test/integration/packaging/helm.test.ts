@@ -6,7 +6,7 @@ import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/clie
 import { loadAll } from 'js-yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.ts';
-import { ensureKubeBinaries } from '../../../scripts/kube-binaries.ts';
+import { ensureKubeBinaries } from '../../../dev/cluster/binaries.ts';
 import { packageVersion } from '../../../src/cli/render.ts';
 
 const execFileAsync = promisify(execFile);

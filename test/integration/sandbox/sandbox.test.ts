@@ -3,9 +3,9 @@
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPortOpen } from '../../../src/testing/ports.ts';
-import { spawnBounded, type BoundedProcess } from '../../../src/testing/process.ts';
-import { connectXmppJs } from '../../../src/testing/xmpp-js.ts';
+import { isPortOpen } from '../../../dev/harness/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../../../dev/harness/process.ts';
+import { connectXmppJs } from '../../../dev/harness/xmpp-js.ts';
 
 let sandbox: BoundedProcess;
 let output = '';
@@ -14,7 +14,7 @@ const field = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(output)?
 beforeAll(async () => {
   sandbox = spawnBounded({
     command: process.execPath,
-    args: [path.resolve('src/cli/main.ts'), 'sandbox'],
+    args: [path.resolve('dev/sandbox/main.ts')],
     name: 'sandbox',
     env: { KUBECONFIG: undefined },
     maxLifetimeMs: 40 * 60_000,
@@ -32,7 +32,7 @@ describe('npm run sandbox', () => {
     expect(output).toMatch(/\[1\] Kubernetes binaries/);
     expect(output).toMatch(/\[6\] operator/);
     expect(field('discovery')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/xmpp-web-nodes\.json/);
-    expect(field('demo page')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/src\/sandbox\/demo\/index\.html/);
+    expect(field('demo page')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dev\/sandbox\/demo\/index\.html/);
   });
 
   it('publishes three ready nodes, and the operator reports the gateway Ready', async () => {

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
-import { startTestGateway } from '../../../src/testing/gateway.ts';
+import { startTestGateway } from '../../../dev/harness/gateway.ts';
 
 const BODY = "<body xmlns='http://jabber.org/protocol/httpbind' rid='1' sid='unknown' ver='1.11'/>";
 const POST = `POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`;

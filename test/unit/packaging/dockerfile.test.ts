@@ -76,7 +76,7 @@ describe('Dockerfile', () => {
     }
     // What the build needs, and no test code or local state.
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli/main.ts']) expect(ignored(dockerignore, f), f).toBe(false);
-    for (const f of ['node_modules/x', 'dist/cli/main.js', '.git/HEAD', 'test/unit/x.ts', 'src/testing/prosody.ts', '.ci/run']) expect(ignored(dockerignore, f), f).toBe(true);
+    for (const f of ['node_modules/x', 'dist/cli/main.js', '.git/HEAD', 'test/unit/x.ts', 'dev/harness/prosody.ts', '.ci/run']) expect(ignored(dockerignore, f), f).toBe(true);
   });
 
   it('builds with the package scripts and ships production dependencies only, without a second Node', () => {

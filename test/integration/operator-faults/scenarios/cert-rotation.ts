@@ -11,10 +11,10 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'vitest';
 import { issueLeaf } from '../../../../src/operator/desired/pki.ts';
-import { freePorts } from '../../../../src/testing/kube/http.ts';
-import { spawnBounded, tailFile, type BoundedProcess } from '../../../../src/testing/process.ts';
-import { startProsody, type ProsodyServer } from '../../../../src/testing/prosody.ts';
-import { OPEN, openRawWebSocket, type RawWebSocket } from '../../../../src/testing/raw-websocket.ts';
+import { freePorts } from '../../../../dev/cluster/http.ts';
+import { spawnBounded, tailFile, type BoundedProcess } from '../../../../dev/harness/process.ts';
+import { startProsody, type ProsodyServer } from '../../../../dev/harness/prosody.ts';
+import { OPEN, openRawWebSocket, type RawWebSocket } from '../../../../dev/harness/raw-websocket.ts';
 import {
   REPO_ROOT,
   OperatorProc,

@@ -13,9 +13,9 @@ import type { XmppWebGateway } from '../../../../src/operator/api/types.ts';
 import { applyReason, withAppliedHash } from '../../../../src/operator/controller/apply.ts';
 import { operatorClusterRole } from '../../../../src/operator/controller/rbac.ts';
 import { LABEL_NODE, buildDesired, certificatePlan, names, observeDeployment } from '../../../../src/operator/desired/index.ts';
-import type { ControlPlane, ControlPlaneOptions } from '../../../../src/testing/kube/control-plane.ts';
-import { freePorts } from '../../../../src/testing/kube/http.ts';
-import { spawnBounded, tailFile, type BoundedProcess } from '../../../../src/testing/process.ts';
+import type { ControlPlane, ControlPlaneOptions } from '../../../../dev/cluster/control-plane.ts';
+import { freePorts } from '../../../../dev/cluster/http.ts';
+import { spawnBounded, tailFile, type BoundedProcess } from '../../../../dev/harness/process.ts';
 import { REPO, Api, ApiFailure, eventually, gateway, gatewayPath, requestWithType, sleep, startClusterWithCrd, testDir, type Obj } from '../../operator/helpers.ts';
 
 export { Api, ApiFailure, eventually, gateway, gatewayPath, sleep, REPO as REPO_ROOT, type Obj };

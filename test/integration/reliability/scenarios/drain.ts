@@ -3,8 +3,8 @@
 // see-other-uri terminate; every client resumes where it was told and no stanza is lost or doubled, in either
 // direction (the client's own queue is resent from the server's `h`).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCanary, type Canary } from '../../../../src/testing/canary.ts';
-import { SmClient, type Endpoint, type LinkDown } from '../../../../src/testing/xmpp-sm.ts';
+import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
+import { SmClient, type Endpoint, type LinkDown } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 import { tally } from '../support/tally.ts';

@@ -6,9 +6,9 @@
 // Prosody 0.12.3's own endpoints, measured for comparison: 10,000-deep nesting accepted, 1,000 unclosed tags kept
 // open, a 5 MiB BOSH body accepted, an out-of-window rid kept working: every one of those is refused here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBody, httpRequest, parseBody, RawBoshSession, XBOSH_NS } from '../../../../src/testing/bosh-http.ts';
-import { startCanary, type Canary } from '../../../../src/testing/canary.ts';
-import { OPEN, openRawWebSocket } from '../../../../src/testing/raw-websocket.ts';
+import { buildBody, httpRequest, parseBody, RawBoshSession, XBOSH_NS } from '../../../../dev/harness/bosh-http.ts';
+import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
+import { OPEN, openRawWebSocket } from '../../../../dev/harness/raw-websocket.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 

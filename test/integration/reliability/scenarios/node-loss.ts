@@ -2,8 +2,8 @@
 // messages (no drain, no goodbye); while A is down a sender on B sends more; the clients resume through B and
 // must hold every message exactly once, counting what arrived before the kill.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCanary, type Canary } from '../../../../src/testing/canary.ts';
-import { SmClient, type Endpoint } from '../../../../src/testing/xmpp-sm.ts';
+import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
+import { SmClient, type Endpoint } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Account, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 import { tally } from '../support/tally.ts';

@@ -5,8 +5,8 @@
 // idle WebSocket outlives the proxy's read timeout thanks to the gateway's pings, where one without pings is cut.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startNginx, type NginxServer } from '../../../../src/testing/nginx.ts';
-import { SmClient } from '../../../../src/testing/xmpp-sm.ts';
+import { startNginx, type NginxServer } from '../../../../dev/harness/nginx.ts';
+import { SmClient } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 

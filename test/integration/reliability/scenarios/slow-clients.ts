@@ -9,9 +9,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { buildBody, parseBody, XBOSH_NS } from '../../../../src/testing/bosh-http.ts';
-import { startCanary, type Canary } from '../../../../src/testing/canary.ts';
-import { SmClient } from '../../../../src/testing/xmpp-sm.ts';
+import { buildBody, parseBody, XBOSH_NS } from '../../../../dev/harness/bosh-http.ts';
+import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
+import { SmClient } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 

@@ -3,9 +3,9 @@
 // condition), new streams are refused cleanly while the server is away, and once it is back the same gateway
 // processes carry new logins and messages: no node restart, no leaked connection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, buildBody, parseBody, XBOSH_NS } from '../../../../src/testing/bosh-http.ts';
-import { OPEN, openRawWebSocket } from '../../../../src/testing/raw-websocket.ts';
-import { SmClient, type LinkDown } from '../../../../src/testing/xmpp-sm.ts';
+import { httpRequest, buildBody, parseBody, XBOSH_NS } from '../../../../dev/harness/bosh-http.ts';
+import { OPEN, openRawWebSocket } from '../../../../dev/harness/raw-websocket.ts';
+import { SmClient, type LinkDown } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 import { tally } from '../support/tally.ts';

@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePorts } from '../../../../src/testing/ports.ts';
-import { startProsody, type ProsodyOptions, type ProsodyServer } from '../../../../src/testing/prosody.ts';
-import type { Endpoint } from '../../../../src/testing/xmpp-sm.ts';
+import { freePorts } from '../../../../dev/harness/ports.ts';
+import { startProsody, type ProsodyOptions, type ProsodyServer } from '../../../../dev/harness/prosody.ts';
+import type { Endpoint } from '../../../../dev/harness/xmpp-sm.ts';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts';
 
 export const DOMAIN = 'example.com';

@@ -3,8 +3,8 @@
 // SIGTERMed (drain), and its memory read from /proc.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../../../src/testing/ports.ts';
-import { spawnBounded, type BoundedProcess, type ExitInfo } from '../../../../src/testing/process.ts';
+import { freePort } from '../../../../dev/harness/ports.ts';
+import { spawnBounded, type BoundedProcess, type ExitInfo } from '../../../../dev/harness/process.ts';
 
 export interface GatewayProcess {
   readonly name: string;

@@ -2,18 +2,22 @@
 // returns quickly when everything is already there:
 //   - Debian packages: Prosody 0.12 (+ the Lua libraries it uses), Chromium (browser tests),
 //     nginx-light and HAProxy (reverse-proxy tests), openssl (test PKI);
-//   - kube-apiserver and etcd (scripts/kube-binaries.ts), unless XWG_SKIP_KUBE=1.
+//   - containerd, runc, the CNI plugins, iptables and conntrack (the local cluster's real node),
+//     buildah and mmdebstrap (the gateway image and its local base images);
+//   - ejabberd and prosody-modules (the second upstream server, PROXY protocol and SASL2 modules),
+//     dnsmasq (a real DNS server for the SRV tests);
+//   - the Kubernetes binaries (dev/cluster/binaries.ts: control plane, kubelet, kube-proxy,
+//     kubectl, helm, kwok, built from the Go module proxy), unless XWG_SKIP_KUBE=1.
 //
 // The services these packages ship (prosody, nginx, haproxy) are never started: a policy-rc.d
 // that refuses every start is in place during the install, and a system Prosody found running
 // afterwards is stopped so that it holds none of the ports 5222/5269/5280/5281.
 //
-// Usage: node scripts/prepare.ts        (as root; prints what to install otherwise)
+// Usage: node dev/prepare.ts        (as root; prints what to install otherwise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ensureKubeBinaries } from './cluster/binaries.ts';
 
 /** Debian package → why it is needed. */
 const PACKAGES: Record<string, string> = {
@@ -24,9 +28,19 @@ const PACKAGES: Record<string, string> = {
   'fonts-liberation': 'fonts for headless Chromium',
   'nginx-light': 'reverse proxy in front of the gateway (proxy tests)',
   haproxy: 'reverse proxy in front of the gateway (proxy tests)',
-  openssl: 'test PKI (src/testing/pki.ts)',
+  openssl: 'test PKI (dev/harness/pki.ts)',
   'ca-certificates': 'TLS trust store',
   procps: 'ps/pkill for debugging test processes',
+  containerd: 'container runtime of the local cluster\'s real node (its own root and socket, never the system service)',
+  runc: 'OCI runtime under containerd',
+  'containernetworking-plugins': 'pod network of the real node (bridge, host-local, loopback, portmap)',
+  iptables: 'kube-proxy (iptables mode) and the CNI portmap plugin',
+  conntrack: 'kube-proxy clears stale UDP/NAT entries with it',
+  buildah: 'builds the gateway image from the Dockerfile without a Docker engine',
+  mmdebstrap: 'builds local stand-ins for the Dockerfile\'s base images (no registry reachable)',
+  ejabberd: 'second upstream XMPP server for integration tests',
+  'prosody-modules': 'mod_net_proxy (PROXY protocol) and the SASL2 modules for Prosody',
+  dnsmasq: 'a real DNS server on loopback for the SRV record tests',
 };
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
@@ -150,19 +164,9 @@ async function prepareKube(): Promise<void> {
     log('XWG_SKIP_KUBE set: skipping kube-apiserver/etcd');
     return;
   }
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const file = path.join(here, 'kube-binaries.ts');
-  if (!fs.existsSync(file)) {
-    log('scripts/kube-binaries.ts not present yet: skipping kube-apiserver/etcd');
-    return;
-  }
-  const mod = (await import(pathToFileURL(file).href)) as { ensureKubeBinaries?: () => unknown };
-  if (typeof mod.ensureKubeBinaries !== 'function') {
-    throw new Error('scripts/kube-binaries.ts does not export ensureKubeBinaries()');
-  }
-  log('kube-apiserver/etcd: ensureKubeBinaries()');
-  const bins = (await mod.ensureKubeBinaries()) as { dir?: unknown } | undefined;
-  if (bins && typeof bins.dir === 'string') log(`kube binaries ready in ${bins.dir}`);
+  log('Kubernetes binaries: ensureKubeBinaries()');
+  const bins = await ensureKubeBinaries();
+  log(`Kubernetes binaries ready in ${bins.dir}`);
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 // The bench results as Markdown tables, with each target and whether this run met it (reported, never enforced).
-import type { BenchResults } from '../run.ts';
-import type { RelayMeasurement } from '../gateway/relay.ts';
+import type { BenchResults } from '../../bench/run.ts';
+import type { RelayMeasurement } from '../../bench/gateway/relay.ts';
 import { fmt } from './stats.ts';
 
 const KiB = 1024;

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { prosodyVersion } from '../../src/testing/prosody.ts';
+import { prosodyVersion } from '../harness/prosody.ts';
 import { openFileLimit } from './proc.ts';
 
 const run = promisify(execFile);

@@ -1,9 +1,10 @@
-// `xmpp-web-gateway sandbox`: the whole product on one machine, or installed into a cluster.
+// `npm run sandbox`: the whole product on one machine, or installed into a cluster. A development
+// tool of the source checkout (it drives the local cluster and the test harness), not a shipped command.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-const HELP = `usage: xmpp-web-gateway sandbox [--kubeconfig file]
+const HELP = `usage: npm run sandbox [-- --kubeconfig file]
 
 Without a kubeconfig: starts a local Kubernetes control plane (built from the Go module proxy on the first
 run), the operator, Prosody and a three-node XmppWebGateway, runs each node as a local process, and prints
@@ -24,7 +25,7 @@ export async function runSandbox(argv: string[]): Promise<number> {
   const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (kubeconfig) return installIntoCluster(kubeconfig);
 
-  const { startLocalSandbox, SANDBOX_GATEWAY, SANDBOX_NAMESPACE } = await import('../sandbox/local.ts');
+  const { startLocalSandbox, SANDBOX_GATEWAY, SANDBOX_NAMESPACE } = await import('./local.ts');
   let step = 0;
   const started = Date.now();
   const sandbox = await startLocalSandbox((s) => {
@@ -66,3 +67,5 @@ function installIntoCluster(kubeconfig: string): number {
   say('installed: kubectl get xwg -A shows the gateway and its nodes once the operator has reconciled it');
   return 0;
 }
+
+process.exitCode = await runSandbox(process.argv.slice(2));

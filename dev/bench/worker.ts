@@ -1,4 +1,4 @@
-// The load generator, run as a child process (bench/lib/workers.ts forks it) so that the clients' CPU and
+// The load generator, run as a child process (dev/bench/workers.ts forks it) so that the clients' CPU and
 // memory are neither the bench runner's nor the server's. One job per process, driven over IPC:
 //   relay  log in clients, then keep `window` messages in flight per sender for warmup + duration
 //   scale  open many idle light connections and hold them until told to close

@@ -76,7 +76,7 @@ export interface TestBrowser {
 }
 
 export async function launchBrowser(options: LaunchBrowserOptions = {}): Promise<TestBrowser> {
-  if (!chromiumAvailable()) throw new Error(`no Chromium at ${CHROMIUM_PATH}: run node scripts/prepare.ts (XWG_SKIP_KUBE=1 skips kube binaries)`);
+  if (!chromiumAvailable()) throw new Error(`no Chromium at ${CHROMIUM_PATH}: run node dev/prepare.ts (XWG_SKIP_KUBE=1 skips kube binaries)`);
   const args = [
     ...BASE_CHROMIUM_ARGS,
     ...(options.hostResolverRules?.length ? [`--host-resolver-rules=${options.hostResolverRules.join(', ')}`] : []),

@@ -3,12 +3,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildCrd } from '../operator/api/index.ts';
-import { startOperator, type Operator } from '../operator/operator.ts';
-import { ensureKubeBinaries } from '../../scripts/kube-binaries.ts';
-import { startControlPlane, type ControlPlane } from '../testing/kube/control-plane.ts';
-import { startProsody, type ProsodyServer } from '../testing/prosody.ts';
-import { startStaticServer, type StaticServer } from '../testing/static-server.ts';
+import { buildCrd } from '../../src/operator/api/index.ts';
+import { startOperator, type Operator } from '../../src/operator/operator.ts';
+import { ensureKubeBinaries } from '../cluster/binaries.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startProsody, type ProsodyServer } from '../harness/prosody.ts';
+import { startStaticServer, type StaticServer } from '../harness/static-server.ts';
 import { startLocalNodes, type LocalNode } from './local-nodes.ts';
 
 export const SANDBOX_NAMESPACE = 'xwg-sandbox';
@@ -90,7 +90,7 @@ export async function startLocalSandbox(progress: Progress): Promise<Sandbox> {
     cleanups.push(() => prosody.dispose());
 
     progress('demo page server');
-    const demo: StaticServer = await startStaticServer({ mounts: ['src/client/', 'src/sandbox/demo/', 'node_modules/strophe.js/dist/'] });
+    const demo: StaticServer = await startStaticServer({ mounts: ['src/client/', 'dev/sandbox/demo/', 'node_modules/strophe.js/dist/'] });
     cleanups.push(() => demo.close());
 
     progress('operator');
@@ -126,7 +126,7 @@ export async function startLocalSandbox(progress: Progress): Promise<Sandbox> {
 
     const first = nodes[0]!;
     const discoveryUrl = `http://127.0.0.1:${first.port}/.well-known/xmpp-web-nodes.json?domain=${SANDBOX_DOMAIN}`;
-    const demoUrl = `${demo.url('src/sandbox/demo/index.html')}?domain=${SANDBOX_DOMAIN}&discovery=${encodeURIComponent(discoveryUrl)}`;
+    const demoUrl = `${demo.url('dev/sandbox/demo/index.html')}?domain=${SANDBOX_DOMAIN}&discovery=${encodeURIComponent(discoveryUrl)}`;
     return { nodes, discoveryUrl, demoUrl, kubeconfigPath: cp.kubeconfigPath, prosody, stop };
   } catch (e) {
     await stop();

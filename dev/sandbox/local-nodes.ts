@@ -3,9 +3,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dump, load } from 'js-yaml';
-import { parseNodeList } from '../shared/gateway-config/validate.ts';
-import { freePort } from '../testing/ports.ts';
-import { spawnBounded, type BoundedProcess } from '../testing/process.ts';
+import { parseNodeList } from '../../src/shared/gateway-config/validate.ts';
+import { freePort } from '../harness/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../harness/process.ts';
 
 export interface OperatorObjects {
   /** ConfigMap data: `nodes.json` and `<node>.yaml` per node. */
@@ -23,7 +23,7 @@ export interface LocalNode {
   process: BoundedProcess;
 }
 
-const CLI = path.resolve(import.meta.dirname, '../cli/main.ts');
+const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 /**
  * Starts one gateway process per node. Ports are loopback; published URLs are plain ws/http on

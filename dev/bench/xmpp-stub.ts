@@ -6,7 +6,7 @@
 // It only understands what the bench's own clients send (no '>' inside attribute values, no CDATA,
 // no comments): it is a load target, not an XMPP server. Loopback only, bounded lifetime.
 //
-// As a program: node bench/lib/xmpp-stub.ts [--ports N] [--max-seconds S]
+// As a program: node dev/bench/xmpp-stub.ts [--ports N] [--max-seconds S]
 // prints one line `STUB {"ports":[…],"pid":…}` once listening.
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';

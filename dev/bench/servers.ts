@@ -1,12 +1,12 @@
-// The servers under test, each its own bounded process on loopback (src/testing/process.ts), so that
+// The servers under test, each its own bounded process on loopback (dev/harness/process.ts), so that
 // their memory and CPU are their own: the XMPP stub, the raw pipe, the gateway (the real CLI), Prosody.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/testing/ports.ts';
-import { spawnBounded, type BoundedProcess } from '../../src/testing/process.ts';
-import { startProsody, type ProsodyServer } from '../../src/testing/prosody.ts';
+import { freePort } from '../harness/ports.ts';
+import { spawnBounded, type BoundedProcess } from '../harness/process.ts';
+import { startProsody, type ProsodyServer } from '../harness/prosody.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const STUB = fileURLToPath(new URL('./xmpp-stub.ts', import.meta.url));

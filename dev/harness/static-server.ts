@@ -17,7 +17,7 @@ export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 /** Repository-relative directories served by default. */
 export const DEFAULT_MOUNTS: readonly string[] = [
   'src/client/',
-  'src/sandbox/demo/',
+  'dev/sandbox/demo/',
   'test/integration/browser/pages/',
   'node_modules/strophe.js/dist/',
   'node_modules/converse.js/dist/',

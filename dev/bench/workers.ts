@@ -1,4 +1,4 @@
-// Forks bench/lib/worker.ts with one job and talks to it over IPC.
+// Forks dev/bench/worker.ts with one job and talks to it over IPC.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Job, ParentMessage, WorkerMessage } from './worker.ts';

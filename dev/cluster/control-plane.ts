@@ -7,9 +7,9 @@ import { rmSync } from 'node:fs';
 import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureKubeBinaries, type KubeBinaries } from '../../../scripts/kube-binaries.ts';
-import { createKeyPair, createTestCa, type PemFiles } from '../pki.ts';
-import { spawnBounded, tailFile, type BoundedProcess } from '../process.ts';
+import { ensureKubeBinaries, type KubeBinaries } from './binaries.ts';
+import { createKeyPair, createTestCa, type PemFiles } from '../harness/pki.ts';
+import { spawnBounded, tailFile, type BoundedProcess } from '../harness/process.ts';
 import { freePorts, httpsRequest, type HttpResponse } from './http.ts';
 
 export interface KwokOptions {

@@ -1,7 +1,7 @@
 // Starts gateways in the test process, configured through the same validation as the CLI.
 import { pino } from 'pino';
-import { startGateway, type GatewayHandle } from '../gateway/gateway.ts';
-import { parseGatewayConfig } from '../shared/gateway-config/validate.ts';
+import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
+import { parseGatewayConfig } from '../../src/shared/gateway-config/validate.ts';
 import { freePort } from './ports.ts';
 
 export interface TestGateway extends GatewayHandle {

@@ -1,10 +1,10 @@
-// Builds (or finds) the control-plane binaries used by integration tests and the sandbox.
-// Sources are our own tiny Go modules in test/harness/kube/go (go.mod + go.sum pin every
-// version); outputs are cached outside the checkout, keyed by Kubernetes version, in
-// ${XDG_CACHE_HOME:-~/.cache}/xmpp-web-gateway/kube/<version>/.
-// KUBEBUILDER_ASSETS (a dir with kube-apiserver and etcd) short-circuits the build.
+// Builds (or finds) the local cluster's binaries: the control plane, the real node (kubelet,
+// kube-proxy), kubectl, helm and kwok. Sources are our own tiny Go modules in dev/cluster/go
+// (go.mod + go.sum pin every version); outputs are cached outside the checkout, keyed by
+// Kubernetes version, in ${XDG_CACHE_HOME:-~/.cache}/xmpp-web-gateway/kube/<version>/.
+// KUBEBUILDER_ASSETS (a dir with kube-apiserver and etcd) short-circuits the control-plane build.
 //
-// Usage: node scripts/kube-binaries.ts [--no-helm] [--no-kwok]
+// Usage: node dev/cluster/binaries.ts [--no-helm] [--no-kwok]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
@@ -22,6 +22,11 @@ export interface KubeBinaries {
   etcd: string;
   controllerManager: string;
   scheduler: string;
+  /** Built from the same release as the control plane, so client and server versions match. */
+  kubectl: string;
+  /** The real node's agents (dev/cluster/node.ts). */
+  kubelet: string;
+  kubeProxy: string;
   helm?: string;
   kwok?: string;
   /** kwok Stage config (fast node + pod lifecycle) to pass as `kwok --config`. */
@@ -37,15 +42,24 @@ export interface EnsureKubeBinariesOptions {
   log?: (line: string) => void;
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const goRoot = path.join(repoRoot, 'test', 'harness', 'kube', 'go');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const goRoot = path.join(repoRoot, 'dev', 'cluster', 'go');
 
 interface Recipe {
-  /** Directory under test/harness/kube/go. */
+  /** Directory under dev/cluster/go. */
   module: string;
   /** Output file name -> Go package path. */
   binaries: Record<string, string>;
   ldflags: (gomod: string) => string[];
+}
+
+// Without gitVersion the binaries report v0.0.0-master: compatibility-version checks fail and
+// the kubelet registers a node of that version.
+function kubernetesVersionFlags(gomod: string): string[] {
+  const v = requiredVersion(gomod, 'k8s.io/kubernetes');
+  const [major, minor] = v.slice(1).split('.');
+  const pkg = 'k8s.io/component-base/version';
+  return [`-X ${pkg}.gitVersion=${v}`, `-X ${pkg}.gitMajor=${major}`, `-X ${pkg}.gitMinor=${minor}`, `-X ${pkg}.gitTreeState=clean`];
 }
 
 const recipes = {
@@ -57,18 +71,16 @@ const recipes = {
       // Only needed with kwok (fake Nodes); costs little on top of the other two.
       'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
     },
-    // Without gitVersion the binaries report v0.0.0-master and compatibility-version checks fail.
-    ldflags: (gomod) => {
-      const v = requiredVersion(gomod, 'k8s.io/kubernetes');
-      const [major, minor] = v.slice(1).split('.');
-      const pkg = 'k8s.io/component-base/version';
-      return [
-        `-X ${pkg}.gitVersion=${v}`,
-        `-X ${pkg}.gitMajor=${major}`,
-        `-X ${pkg}.gitMinor=${minor}`,
-        `-X ${pkg}.gitTreeState=clean`,
-      ];
+    ldflags: kubernetesVersionFlags,
+  },
+  node: {
+    module: 'node',
+    binaries: {
+      kubectl: 'k8s.io/kubernetes/cmd/kubectl',
+      kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+      'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
     },
+    ldflags: kubernetesVersionFlags,
   },
   etcd: {
     module: 'etcd',
@@ -315,6 +327,8 @@ export async function ensureKubeBinaries(opts: EnsureKubeBinariesOptions = {}): 
     await ensureRecipe(recipes.etcd, dir, log);
     etcd = path.join(dir, 'etcd');
   }
+  // kubectl (tests, the sandbox, the README) and the real node's agents: one build shares their packages.
+  await ensureRecipe(recipes.node, dir, log);
   const result: KubeBinaries = {
     dir: assets ?? dir,
     version: assets ? await apiserverVersion(apiserver) : version,
@@ -322,6 +336,9 @@ export async function ensureKubeBinaries(opts: EnsureKubeBinariesOptions = {}): 
     etcd,
     controllerManager,
     scheduler,
+    kubectl: path.join(dir, 'kubectl'),
+    kubelet: path.join(dir, 'kubelet'),
+    kubeProxy: path.join(dir, 'kube-proxy'),
   };
   if (wantHelm) {
     result.helm = await fromAssets('helm');

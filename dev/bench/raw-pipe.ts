@@ -3,7 +3,7 @@
 // Clients speak the TCP stream framing (<stream:stream>) inside WebSocket messages; whatever the upstream
 // sends goes back as binary messages, chunk by chunk. Loopback only, bounded lifetime.
 //
-// As a program: node bench/lib/raw-pipe.ts --upstream-ports P1,P2 [--max-seconds S]
+// As a program: node dev/bench/raw-pipe.ts --upstream-ports P1,P2 [--max-seconds S]
 // prints one line `PIPE {"port":…,"pid":…}` once listening.
 import http from 'node:http';
 import net from 'node:net';

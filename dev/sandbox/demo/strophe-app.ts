@@ -1,7 +1,7 @@
 // Strophe.js (browser build) with our client library, wired the way docs/client.md tells users to wire it.
 // The sandbox's demo page and the browser tests drive it through `window.app` and read `window.app.state`.
 import { $msg, $pres, Strophe } from 'strophe.js';
-import { connect, seeOtherUri, type GatewayConnection } from '../../client/index.ts';
+import { connect, seeOtherUri, type GatewayConnection } from '../../../src/client/index.ts';
 
 type Connection = InstanceType<typeof Strophe.Connection>;
 
