@@ -1,7 +1,7 @@
 // What the image runs, without Docker: dist/ from `npm run build`, production dependencies only (as the
 // Dockerfile's build stage leaves them), started as uid 65532 from a tree it cannot write to.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -70,7 +70,22 @@ describe('dist/ with production dependencies only', () => {
     for (const prod of ['ws', 'pino', '@kubernetes/client-node', 'js-yaml', '@sinclair/typebox']) expect(existsSync(path.join(app, 'node_modules', prod)), prod).toBe(true);
     expect(existsSync(path.join(app, 'node_modules/node'))).toBe(false);
     expect(existsSync(path.join(app, 'node_modules/.bin/node'))).toBe(false);
-    expect(existsSync(path.join(app, 'dist/testing'))).toBe(false);
+  });
+
+  it('holds only modules compiled from src/ (no development code)', () => {
+    const files = (readdirSync(path.join(app, 'dist'), { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(path.join(app, 'dist'), path.join(e.parentPath, e.name)))
+      .sort();
+    expect(files).toContain('cli/main.js');
+    const shipped = new Set(readdirSync(path.join(repoRoot, 'src')));
+    for (const f of files) {
+      expect(f, 'no development folder').not.toMatch(/^(dev|test|bench|scripts|testing|sandbox)\//);
+      expect(shipped.has(f.split('/')[0]!), `${f} is under a src/ folder`).toBe(true);
+      const source = f.replace(/(\.d)?\.js(\.map)?$|\.d\.ts(\.map)?$/, '.ts');
+      expect(existsSync(path.join(repoRoot, 'src', source)), `${f} comes from src/${source}`).toBe(true);
+    }
+    expect(files.filter((f) => /sandbox|harness/.test(f))).toEqual([]);
   });
 
   it('prints the commands', async () => {

@@ -1,4 +1,5 @@
-// The client ships to browsers: nothing from Node, no dependencies, only relative imports.
+// The client ships to browsers. Its imports are checked by the dependency rules (.dependency-cruiser.cjs,
+// `client-is-browser-only`); what an import check cannot see is a Node global used without an import.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,13 +7,9 @@ import { describe, expect, it } from 'vitest';
 const dir = join(import.meta.dirname, '../../../src/client');
 
 describe('src/client', () => {
-  it('imports only its own modules', () => {
-    for (const f of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
-      const text = readFileSync(join(dir, f), 'utf8');
-      for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
-        expect(m[1], `${f} imports ${m[1]}`).toMatch(/^\.\/[\w-]+\.ts$/);
-      }
-      expect(text, f).not.toMatch(/\b(?:require\(|process\.|Buffer\b|__dirname)/);
-    }
+  it('uses no Node global', () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) expect(readFileSync(join(dir, f), 'utf8'), f).not.toMatch(/\b(?:require\(|process\.|Buffer\b|__dirname)/);
   });
 });
