@@ -2,122 +2,15 @@
 // users registered, stream management, STARTTLS with the test PKI, and clean stop/kill/restart.
 
 import fs from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type LeafCertificate, type TestCa } from '../../../dev/harness/pki.ts';
 import { isPortOpen } from '../../../dev/harness/ports.ts';
 import { processGroupAlive } from '../../../dev/harness/process.ts';
 import { prosodyModuleAvailable, prosodyVersion, startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
+import { loginPlain as login, RawStream } from '../../../dev/harness/raw-c2s.ts';
 
 const DOMAINS = ['example.com', 'example2.com'];
-
-/** A minimal XMPP stream over a raw socket: write strings, wait for text to show up. */
-class RawStream {
-  private buffer = '';
-  private waiters: Array<() => void> = [];
-  private ended = false;
-  private socket: net.Socket | tls.TLSSocket;
-
-  constructor(socket: net.Socket | tls.TLSSocket) {
-    this.socket = socket;
-    this.attach(socket);
-  }
-
-  private attach(socket: net.Socket | tls.TLSSocket): void {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      this.notify();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.notify();
-    });
-    socket.on('error', () => {});
-  }
-
-  private notify(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  static connect(port: number): Promise<RawStream> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawStream(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send(text: string): void {
-    this.socket.write(text);
-  }
-
-  open(to: string): void {
-    this.send(
-      `<?xml version='1.0'?><stream:stream to='${to}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`,
-    );
-  }
-
-  /** Resolves with everything received up to and including the first match, and consumes it. */
-  async until(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = pattern.exec(this.buffer);
-      if (m) {
-        const end = m.index + m[0].length;
-        const got = this.buffer.slice(0, end);
-        this.buffer = this.buffer.slice(end);
-        return got;
-      }
-      if (this.ended) throw new Error(`stream closed before ${pattern}; got: ${this.buffer}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${pattern}; got: ${this.buffer}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Upgrades the socket to TLS (after <proceed/>), verifying against `ca`. */
-  async startTls(servername: string, ca: string): Promise<tls.TLSSocket> {
-    const plain = this.socket as net.Socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
-    const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ socket: plain, servername, ca }, () => resolve(s));
-      s.once('error', reject);
-    });
-    this.socket = secure;
-    this.buffer = '';
-    this.attach(secure);
-    return secure;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-async function login(port: number, user: string, domain: string, password: string): Promise<string> {
-  const stream = await RawStream.connect(port);
-  try {
-    stream.open(domain);
-    const features = await stream.until(/<\/stream:features>/);
-    expect(features).toContain('<mechanism>PLAIN</mechanism>');
-    const credentials = Buffer.from(`\0${user}\0${password}`).toString('base64');
-    stream.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${credentials}</auth>`);
-    const outcome = await stream.until(/<success[^>]*\/>|<success[^>]*>.*?<\/success>|<\/failure>/s);
-    if (!outcome.includes('<success')) throw new Error(`SASL failed for ${user}@${domain}: ${outcome}`);
-    stream.open(domain);
-    return await stream.until(/<\/stream:features>/);
-  } finally {
-    stream.close();
-  }
-}
 
 function processGone(pid: number): boolean {
   try {
