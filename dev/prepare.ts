@@ -36,6 +36,7 @@ const PACKAGES: Record<string, string> = {
   'containernetworking-plugins': 'pod network of the real node (bridge, host-local, loopback, portmap)',
   iptables: 'kube-proxy (iptables mode) and the CNI portmap plugin',
   conntrack: 'kube-proxy clears stale UDP/NAT entries with it',
+  'busybox-static': 'the local pod sandbox ("pause") image: a static sleep',
   buildah: 'builds the gateway image from the Dockerfile without a Docker engine',
   mmdebstrap: 'builds local stand-ins for the Dockerfile\'s base images (no registry reachable)',
   ejabberd: 'second upstream XMPP server for integration tests',

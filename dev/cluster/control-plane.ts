@@ -41,6 +41,18 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** Progress sink (default: silent). */
   log?: (line: string) => void;
+  /**
+   * Address kube-apiserver binds and advertises (default 127.0.0.1). A real node's pods reach the
+   * apiserver through the `kubernetes` Service, whose endpoint must be this address: then it is the host
+   * end of the node's veth pair (dev/cluster/node-network.ts), and Endpoints are reconciled normally.
+   */
+  bindAddress?: string;
+  /** Start kube-scheduler (default: with kwok only); a real node needs it too. */
+  scheduler?: boolean;
+  /** Service ClusterIP range (default 10.0.0.0/24). */
+  serviceCidr?: string;
+  /** Admit Pods with ServiceAccount tokens, as real clusters do (default: only with a non-loopback bindAddress). */
+  serviceAccounts?: boolean;
 }
 
 export interface RestartOptions {
@@ -96,10 +108,18 @@ export interface ControlPlane {
 }
 
 const THIRTY_MINUTES = 30 * 60_000;
-const SERVICE_CIDR = '10.0.0.0/24';
+const DEFAULT_SERVICE_CIDR = '10.0.0.0/24';
+
+/** First address of an IPv4 /n range: the `kubernetes` Service's ClusterIP. */
+function firstServiceIp(cidr: string): string {
+  const [base] = cidr.split('/');
+  const parts = base!.split('.').map(Number);
+  parts[3] = (parts[3] ?? 0) + 1;
+  return parts.join('.');
+}
 
 /** CA, apiserver serving cert, client certs (O=system:masters: superuser under RBAC), service-account keys. */
-async function createPki(dir: string) {
+async function createPki(dir: string, serverIps: string[]) {
   const ca = await createTestCa({ dir, name: 'xmpp-web-gateway-harness-ca', validDays: 2 });
   const client = (commonName: string, organizations: string[] = []) =>
     ca.issue({ commonName, organizations, ipAddresses: [], validDays: 2 });
@@ -107,7 +127,7 @@ async function createPki(dir: string) {
     ca.issue({
       commonName: 'kube-apiserver',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: serverIps,
       validDays: 2,
     }),
     client('harness-admin', ['system:masters']),
@@ -202,12 +222,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   else removeOnExit(dir);
   const file = (n: string): string => path.join(dir, n);
   await mkdir(file('etcd-data'), { mode: 0o700 });
-  const pki = await createPki(file('pki'));
+  const bindAddress = opts.bindAddress ?? '127.0.0.1';
+  const loopback = bindAddress.startsWith('127.');
+  const serviceCidr = opts.serviceCidr ?? DEFAULT_SERVICE_CIDR;
+  const serviceAccounts = opts.serviceAccounts ?? !loopback;
+  const pki = await createPki(file('pki'), [...new Set(['127.0.0.1', bindAddress, firstServiceIp(serviceCidr)])]);
   const token = randomBytes(24).toString('hex');
   await writeFile(file('tokens.csv'), `${token},harness-admin,harness-admin,"system:masters"\n`, { mode: 0o600 });
 
   const [apiPort, etcdClientPort, etcdPeerPort, kcmPort, schedPort, kwokPort] = (await freePorts(6)) as [number, number, number, number, number, number];
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${bindAddress}:${apiPort}`;
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const kubeconfig = kubeconfigFor(server, pki.ca.certPem, pki.admin);
   const kubeconfigPath = file('kubeconfig');
@@ -282,8 +306,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const apiserverReady = async (): Promise<boolean> => (await request('GET', '/readyz')).body === 'ok';
   const startApiserver = async (): Promise<void> => {
     const p = start('kube-apiserver', binaries.apiserver, [
-      '--advertise-address=127.0.0.1',
-      '--bind-address=127.0.0.1',
+      `--advertise-address=${bindAddress}`,
+      `--bind-address=${bindAddress}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${file('apiserver-certs')}`,
       `--tls-cert-file=${pki.apiserver.certPath}`,
@@ -292,15 +316,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--token-auth-file=${file('tokens.csv')}`,
       '--authorization-mode=RBAC',
       `--etcd-servers=${etcdUrl}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidr}`,
       `--service-account-issuer=${server}`,
       `--service-account-key-file=${pki.serviceAccount.publicKeyPath}`,
       `--service-account-signing-key-file=${pki.serviceAccount.privateKeyPath}`,
       '--allow-privileged=true',
-      // As envtest: Pods need no ServiceAccount to exist first (no race with the SA controller).
-      '--disable-admission-plugins=ServiceAccount',
-      // Endpoints may not hold the loopback advertise address; nothing here needs them.
-      '--endpoint-reconciler-type=none',
+      // As envtest: Pods need no ServiceAccount to exist first (no race with the SA controller). Pods on a
+      // real node need their tokens, as in any cluster.
+      ...(serviceAccounts ? [] : ['--disable-admission-plugins=ServiceAccount']),
+      // Endpoints may not hold a loopback advertise address; with a real node they must exist.
+      `--endpoint-reconciler-type=${loopback ? 'none' : 'lease'}`,
+      // The kubelet's serving address is the node's InternalIP (logs, exec, port-forward).
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${pki.admin.certPath}`,
+      `--kubelet-client-key=${pki.admin.keyPath}`,
       '--profiling=false',
       // Real clusters set these; without them controller-manager and scheduler log errors
       // forever about the missing requestheader CA in extension-apiserver-authentication.
@@ -332,7 +361,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `--cert-dir=${file('kcm-certs')}`,
       '--leader-elect=false',
       '--controllers=*',
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidr}`,
       `--root-ca-file=${pki.ca.certPath}`,
       `--service-account-private-key-file=${pki.serviceAccount.privateKeyPath}`,
       `--cluster-signing-cert-file=${pki.ca.certPath}`,
@@ -343,7 +372,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor('kube-controller-manager /healthz', p, healthz(kcmPort));
   };
 
-  const startKwok = async (k: Required<KwokOptions>): Promise<void> => {
+  const startScheduler = async (): Promise<void> => {
     logFiles.scheduler = file('kube-scheduler.log');
     const skc = await componentKubeconfig('scheduler', pki.scheduler);
     const sched = start('kube-scheduler', binaries.scheduler, [
@@ -356,7 +385,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--leader-elect=false',
     ], logFiles.scheduler);
     procs.scheduler = sched;
+    await waitFor('kube-scheduler /healthz', sched, healthz(schedPort));
+  };
 
+  const startKwok = async (k: Required<KwokOptions>): Promise<void> => {
     logFiles.kwok = file('kwok.log');
     const kkc = await componentKubeconfig('kwok', pki.kwok);
     const kw = start('kwok', binaries.kwok!, [
@@ -370,7 +402,6 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--node-lease-duration-seconds=40',
     ], logFiles.kwok);
     procs.kwok = kw;
-    await waitFor('kube-scheduler /healthz', sched, healthz(schedPort));
 
     const names = Array.from({ length: k.nodes }, (_, i) => `kwok-node-${i}`);
     for (const name of names) {
@@ -420,6 +451,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     if (withKcm) {
       await startControllerManager();
       log(`kube-controller-manager healthy after ${Date.now() - started} ms`);
+    }
+    if (opts.scheduler ?? Boolean(kwok)) {
+      await startScheduler();
+      log(`kube-scheduler healthy after ${Date.now() - started} ms`);
     }
     if (kwok) {
       await startKwok(kwok);

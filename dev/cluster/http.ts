@@ -28,7 +28,8 @@ export function httpsRequest(
     let payload: string | undefined;
     if (opts.body !== undefined) {
       payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-      headers['content-type'] = 'application/json';
+      // PATCH bodies are JSON merge patches (RFC 7386); the apiserver refuses plain JSON there.
+      headers['content-type'] = opts.method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
     }
     if (id.token) headers.authorization = `Bearer ${id.token}`;
     const req = https.request(url, {

@@ -80,6 +80,20 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    admin: Type.Object(
+      {
+        host: Type.String({
+          default: '127.0.0.1',
+          description: 'address of the admin listener (plain HTTP: /metrics, /healthz, /readyz); the operator sets 0.0.0.0 in pods, for the kubelet and Prometheus',
+        }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9280, description: 'admin HTTP port, never the public ones (0: none)' }),
+        publicProbes: Type.Boolean({
+          default: false,
+          description: 'also answer /healthz and /readyz on the public listeners, for load balancers that can probe only the service port; /metrics is never served there',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     allowedOrigins: Type.Array(Type.String(), {
       default: [],
       description: 'Origins allowed to open WebSockets and BOSH sessions ("*" or exact origins); empty: allow all, logged',

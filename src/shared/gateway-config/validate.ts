@@ -38,6 +38,9 @@ function semanticIssues(c: GatewayConfig): string[] {
   if (c.listen.port === 0 && c.listen.tlsPort === 0) issues.push('listen: at least one of listen.port and listen.tlsPort must be set');
   if (c.listen.tlsPort !== 0 && c.listen.certDir === '') issues.push('listen.certDir: required when listen.tlsPort is set');
   if (c.listen.tlsPort !== 0 && c.listen.tlsPort === c.listen.port) issues.push('listen.tlsPort: must differ from listen.port');
+  if (c.admin.port !== 0 && (c.admin.port === c.listen.port || c.admin.port === c.listen.tlsPort)) {
+    issues.push('admin.port: must differ from listen.port and listen.tlsPort (the admin listener is never a public one)');
+  }
   for (const d of c.domains) {
     if (!c.upstream.domains[d] && !c.upstream.default) issues.push(`upstream.default: required, domain ${d} has no upstream.domains entry`);
   }
