@@ -1,5 +1,6 @@
-// One gateway process: listeners, routes, the WebSocket and BOSH endpoints, discovery, health,
-// metrics and the drain. Everything is built from one validated configuration.
+// One gateway process: the public listeners and their routes, the WebSocket and BOSH endpoints, discovery,
+// the admin listener (health, readiness, metrics) and the drain. Everything is built from one validated
+// configuration.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import type { GatewayConfig } from '../shared/gateway-config/schema.ts';
 import { BoshEndpoint } from './bosh/endpoint.ts';
 import { DiscoveryEndpoint } from './discovery/endpoint.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { createAdminListener, opsEndpointFor, serveOps, type OpsSource } from './server/admin.ts';
 import { CertStore } from './server/cert-store.ts';
 import { requestContext, type RequestContext } from './server/context.ts';
 import { ConnectionLimits } from './server/connection-limits.ts';
@@ -16,7 +18,8 @@ import { createUpstreamRouter } from './upstream/router.ts';
 import { rejectUpgrade, WebSocketEndpoint } from './websocket/endpoint.ts';
 
 export interface GatewayHandle {
-  ports: { http: number; https: number };
+  /** Bound ports; 0 for a listener that is off. */
+  ports: { http: number; https: number; admin: number };
   metrics: GatewayMetrics;
   /** Stops accepting, reports not ready, sends every client elsewhere; resolves within the drain deadline. */
   drain(): Promise<void>;
@@ -45,22 +48,17 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
   const websocket = new WebSocketEndpoint({ config, router, metrics, log });
   const bosh = new BoshEndpoint({ config, router, metrics, log, origins });
   let draining = false;
+  let started = false;
+  const ops: OpsSource = {
+    readiness: () => (draining ? 'draining' : started ? 'ready' : 'starting'),
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
+    const endpoint = opsEndpointFor(path, 'public', config.admin.publicProbes);
+    if (endpoint) return serveOps(endpoint, req, res, ops);
     const context = requestContext(req, config);
-    if (path === '/healthz') return plain(res, 200, 'ok');
-    if (path === '/readyz') return draining ? plain(res, 503, 'draining') : plain(res, 200, 'ready');
-    if (path === '/metrics') {
-      void metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-          res.end(text);
-        },
-        () => plain(res, 500, 'metrics failed'),
-      );
-      return;
-    }
     if (discovery.handle(req, res, context)) return;
     if (bosh.matches(path)) return bosh.handle(req, res, context, draining);
     if (websocket.matches(path)) return plain(res, 426, 'this is an XMPP WebSocket endpoint (RFC 7395): upgrade required');
@@ -85,18 +83,34 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
   };
 
   const listeners = createListeners({ config: config.listen, certStore, onRequest, onUpgrade, log });
+  const admin = config.admin.port !== 0 ? createAdminListener({ host: config.admin.host, port: config.admin.port, source: ops, log }) : undefined;
   const bound = await listeners.start();
-  log.info({ http: bound.port, https: bound.tlsPort, domains: config.domains }, 'gateway started');
-
+  let adminPort = 0;
+  try {
+    // Last, so that a node answering its probes has its public listeners bound.
+    if (admin) adminPort = await admin.start();
+  } catch (err) {
+    listeners.closeAll();
+    websocket.close();
+    bosh.close();
+    discovery.close();
+    certStore?.close();
+    throw err;
+  }
+  started = true;
+  if (!admin) log.warn({}, 'admin.port is 0: no /metrics, and no probes unless admin.publicProbes');
+  log.info({ http: bound.port, https: bound.tlsPort, admin: adminPort, domains: config.domains }, 'gateway started');
 
   return {
-    ports: { http: bound.port, https: bound.tlsPort },
+    ports: { http: bound.port, https: bound.tlsPort, admin: adminPort },
     metrics,
     get connections() {
       return { websocket: websocket.size, bosh: bosh.size };
     },
     async drain() {
       if (draining) return;
+      // First: /readyz fails from now on (the admin listener stays open until close), so the node leaves the
+      // published list and its Service endpoints while it sends its clients elsewhere.
       draining = true;
       // Kept-alive connections stay open meanwhile: a BOSH request already on its way gets see-other-uri.
       listeners.stopAccepting();
@@ -115,6 +129,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
       certStore?.close();
       await listeners.closeListeners();
       listeners.closeAll();
+      admin?.close();
     },
   };
 }

@@ -38,6 +38,13 @@ describe('gateway configuration', () => {
     expect(config.websocket.paths).toEqual(['/xmpp-websocket', '/ws']);
   });
 
+  it('puts the admin listener on loopback port 9280 by default, off with port 0, probes off the public ports', () => {
+    const defaults = loadGatewayConfig({ argv: ['--upstream.default.host=x'], env: {} });
+    expect(defaults.admin).toEqual({ host: '127.0.0.1', port: 9280, publicProbes: false });
+    const pod = loadGatewayConfig({ argv: ['--upstream.default.host=x', '--admin.host=0.0.0.0', '--admin.publicProbes'], env: { XWG_ADMIN__PORT: '0' } });
+    expect(pod.admin).toEqual({ host: '0.0.0.0', port: 0, publicProbes: true });
+  });
+
   it('names environment variables after keys', () => {
     expect(envName('limits.maxStanzaBytes')).toBe('XWG_LIMITS__MAX_STANZA_BYTES');
     expect(envName('nodeName')).toBe('XWG_NODE_NAME');
@@ -49,6 +56,10 @@ describe('gateway configuration', () => {
     [['--upstream.default.tls=ssl', '--upstream.default.host=x'], /upstream\.default\.tls/],
     [['--listen.port=0'], /listen\.port and listen\.tlsPort/],
     [['--listen.tlsPort=5443', '--upstream.default.host=x'], /listen\.certDir: required/],
+    [['--admin.port=5280', '--upstream.default.host=x'], /admin\.port: must differ from listen\.port/],
+    [['--admin.port=5443', '--listen.tlsPort=5443', '--listen.certDir=/c', '--upstream.default.host=x'], /admin\.port: must differ/],
+    [['--admin.port=70000', '--upstream.default.host=x'], /admin\.port: Expected integer to be less or equal/],
+    [['--admin.publicProbes=maybe', '--upstream.default.host=x'], /admin\.publicProbes/],
     [[], /upstream\.default: required/],
     [['--allowedOrigins=chat.example.com', '--upstream.default.host=x'], /allowedOrigins: "chat\.example\.com" is not an origin/],
     [['--config', 'bad.yaml'], /config file bad\.yaml/],
