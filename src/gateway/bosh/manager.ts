@@ -5,6 +5,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import type { BoshCondition, StreamErrorCondition } from '../errors.ts';
 import type { GatewayConfig } from '../../shared/gateway-config/index.ts';
+import { drainNotice } from '../stream-rules.ts';
 import type { StreamOpenAttributes } from '../upstream/types.ts';
 import type { BodyAttributes, BodyParseResult } from './body.ts';
 import {
@@ -217,7 +218,8 @@ export class BoshManager<R> {
    */
   drain(now: number, uri?: string): void {
     this.#run(now, () => {
-      this.#draining = uri !== undefined && uri !== '' ? { condition: 'see-other-uri', children: [uriChild(uri)] } : { condition: 'system-shutdown', children: [] };
+      const notice = drainNotice(uri);
+      this.#draining = notice.condition === 'see-other-uri' ? { condition: notice.condition, children: [uriChild(notice.uri)] } : { condition: notice.condition, children: [] };
       const { condition, children } = this.#draining;
       for (const slot of [...this.#sessions.values()]) this.#call(slot, (s) => s.shutdown(now, condition, children));
     });

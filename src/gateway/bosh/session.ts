@@ -5,12 +5,12 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   LEGACY_HTTP_STATUS,
-  STREAM_ERROR_NS,
   STREAMS_NS,
   XBOSH_NS,
   type BoshCondition,
   type StreamErrorCondition,
 } from '../errors.ts';
+import { openAttributes, restartAttributes, streamErrorElement, UPSTREAM_AFTER, type UpstreamDisposition } from '../stream-rules.ts';
 import type { StreamOpenAttributes } from '../upstream/types.ts';
 import { buildBody, escapeText, type BodyAttributes, type BodyAttributeValue } from './body.ts';
 
@@ -238,8 +238,6 @@ interface Payload {
   kind: UpstreamElementKind;
 }
 
-type UpstreamAction = 'close' | 'destroy' | 'none';
-
 interface Termination<R> {
   reason: EndReason;
   condition: BoshCondition | undefined;
@@ -247,7 +245,7 @@ interface Termination<R> {
   streamNs?: boolean;
   /** The request that caused the termination: it gets the condition, held requests get other-request. */
   trigger?: R;
-  upstream: UpstreamAction;
+  upstream: UpstreamDisposition;
   /** With no request held, keep the session until the next request to deliver the condition. */
   linger: boolean;
 }
@@ -276,6 +274,8 @@ export class BoshSession<R> {
   #buffer: Payload[] = [];
   #bufferedBytes = 0;
   #upstream: UpstreamInfo | undefined;
+  /** The attributes the upstream stream was last opened or restarted with. */
+  #opened: StreamOpenAttributes;
   #upstreamGone = false;
   #streamInfoSent = false;
   #pauseMs: number | undefined;
@@ -301,15 +301,13 @@ export class BoshSession<R> {
     this.#lastRid = params.rid;
     this.#key = params.key;
     this.#idleSince = now;
+    this.#opened = openAttributes({ to: params.to, version: params.xmppVersion, lang: params.lang, from: params.from });
   }
 
   /** Opens the upstream and holds the creation request (§7.2: answered once the features arrive, within wait). */
   start(payloads: readonly string[], reply: R, now: number): void {
     const p = this.params;
-    const open: StreamOpenAttributes = { to: p.to, version: p.xmppVersion };
-    if (p.lang !== undefined) open.lang = p.lang;
-    if (p.from !== undefined) open.from = p.from;
-    this.#sink.openUpstream(open);
+    this.#sink.openUpstream(this.#opened);
     if (payloads.length > 0) this.#sink.forward(payloads);
     const entry = this.#entry(p.rid, reply, { attrs: {}, payloads }, now);
     entry.creation = true;
@@ -392,7 +390,7 @@ export class BoshSession<R> {
     if (kind === 'error') {
       // XEP-0206 §6: the stanzas received so far, then the <stream:error/>, under remote-stream-error.
       const children = [...this.#buffer.map((p) => p.xml), xml];
-      this.#terminate(now, { reason: 'remote-stream-error', condition: 'remote-stream-error', children, streamNs: true, upstream: 'close', linger: true });
+      this.#terminate(now, { reason: 'remote-stream-error', condition: 'remote-stream-error', children, streamNs: true, upstream: UPSTREAM_AFTER['upstream-error'], linger: true });
       return;
     }
     this.#buffer.push({ xml, kind });
@@ -402,7 +400,7 @@ export class BoshSession<R> {
       const detail = `<buffer-exceeded xmlns='${GATEWAY_NS}'/>`;
       this.#buffer = [];
       this.#bufferedBytes = 0;
-      this.#terminate(now, { reason: 'undefined-condition', condition: 'undefined-condition', children: [detail], upstream: 'destroy', linger: true });
+      this.#terminate(now, { reason: 'undefined-condition', condition: 'undefined-condition', children: [detail], upstream: UPSTREAM_AFTER['client-gone'], linger: true });
       return;
     }
     this.#flush(now);
@@ -414,7 +412,7 @@ export class BoshSession<R> {
     if (this.#state !== 'open') return;
     const children = this.#buffer.map((p) => p.xml);
     const streamNs = this.#buffer.some((p) => p.kind !== 'stanza');
-    this.#terminate(now, { reason: 'upstream-closed', condition: undefined, children, streamNs, upstream: 'none', linger: true });
+    this.#terminate(now, { reason: 'upstream-closed', condition: undefined, children, streamNs, upstream: UPSTREAM_AFTER['upstream-ended'], linger: true });
   }
 
   /** The upstream failed (connect, TLS, parse, limits): the client gets the matching condition. */
@@ -423,20 +421,18 @@ export class BoshSession<R> {
     if (this.#state !== 'open') return;
     const mapped = UPSTREAM_FAILURES[condition];
     if (mapped !== undefined) {
-      this.#terminate(now, { reason: mapped, condition: mapped, upstream: 'none', linger: true });
+      this.#terminate(now, { reason: mapped, condition: mapped, upstream: UPSTREAM_AFTER['upstream-ended'], linger: true });
       return;
     }
-    const textEl = text === '' ? '' : `<text xmlns='${STREAM_ERROR_NS}'>${escapeText(text)}</text>`;
-    const error = `<stream:error xmlns:stream='${STREAMS_NS}'><${condition} xmlns='${STREAM_ERROR_NS}'/>${textEl}</stream:error>`;
-    const children = [...this.#buffer.map((p) => p.xml), error];
-    this.#terminate(now, { reason: 'remote-stream-error', condition: 'remote-stream-error', children, streamNs: true, upstream: 'none', linger: true });
+    const children = [...this.#buffer.map((p) => p.xml), streamErrorElement(condition, text)];
+    this.#terminate(now, { reason: 'remote-stream-error', condition: 'remote-stream-error', children, streamNs: true, upstream: UPSTREAM_AFTER['upstream-ended'], linger: true });
   }
 
   /** Ends the session now for a node shutdown: held requests get `condition` (see-other-uri or system-shutdown). */
   shutdown(now: number, condition: BoshCondition, children: readonly string[] = []): void {
     if (this.#state === 'ended') return;
     if (this.#lingering !== undefined) return this.#end(this.#lingering.reason);
-    this.#terminate(now, { reason: condition, condition, children, upstream: 'destroy', linger: false });
+    this.#terminate(now, { reason: condition, condition, children, upstream: UPSTREAM_AFTER.drain, linger: false });
   }
 
   /** The earliest time tick() has something to do, or undefined. */
@@ -467,7 +463,7 @@ export class BoshSession<R> {
     // §10: no request held for longer than the inactivity period (or the pause).
     if (this.outstanding === 0 && now >= this.#idleSince + (this.#pauseMs ?? this.#inactivityMs)) {
       if (this.#lingering !== undefined) return this.#end(this.#lingering.reason);
-      this.#upstreamAction('destroy');
+      this.#upstreamAction(UPSTREAM_AFTER['client-gone']);
       this.#end('inactivity');
     }
   }
@@ -514,12 +510,8 @@ export class BoshSession<R> {
     }
     if (e.restart) {
       // XEP-0206 §5: a new stream on the same connection; payloads of a restart request are ignored.
-      const attrs: StreamOpenAttributes = { to: this.params.to, version: this.params.xmppVersion };
-      const lang = e.attrs.lang ?? this.params.lang;
-      const from = e.attrs.from ?? this.params.from;
-      if (lang !== undefined) attrs.lang = lang;
-      if (from !== undefined) attrs.from = from;
-      this.#sink.restartUpstream(attrs);
+      this.#opened = restartAttributes(this.#opened, { lang: e.attrs.lang, from: e.attrs.from });
+      this.#sink.restartUpstream(this.#opened);
     } else if (e.payloads.length > 0) {
       this.#sink.forward(e.payloads);
     }
@@ -649,14 +641,14 @@ export class BoshSession<R> {
 
   /** A terminal condition caused by this request. Returns false for use in #process. */
   #fail(condition: BoshCondition, reply: R, now: number): false {
-    this.#terminate(now, { reason: condition, condition, trigger: reply, upstream: 'destroy', linger: false });
+    this.#terminate(now, { reason: condition, condition, trigger: reply, upstream: UPSTREAM_AFTER['client-binding-error'], linger: false });
     return false;
   }
 
   /** §13: forward the payloads, close the stream, terminate on the oldest request, empty bodies elsewhere. */
   #clientTerminate(e: Entry<R>, _now: number): void {
     if (e.payloads.length > 0) this.#sink.forward(e.payloads);
-    this.#upstreamAction('close');
+    this.#upstreamAction(UPSTREAM_AFTER['client-close']);
     const all = [...this.#held, e, ...this.#pending.values()].sort((a, b) => a.rid - b.rid);
     this.#held = [];
     this.#pending.clear();
@@ -696,7 +688,7 @@ export class BoshSession<R> {
     this.#end(t.reason);
   }
 
-  #upstreamAction(action: UpstreamAction): void {
+  #upstreamAction(action: UpstreamDisposition): void {
     if (action === 'none' || this.#upstreamGone) return;
     this.#upstreamGone = true;
     if (action === 'close') this.#sink.closeUpstream();
