@@ -2,7 +2,9 @@
 import { pino } from 'pino';
 import { envName, loadGatewayConfig } from '../gateway/config/load.ts';
 import { startGateway } from '../gateway/gateway.ts';
+import { withCode } from '../shared/errors/codes.ts';
 import { ConfigError } from '../shared/gateway-config/validate.ts';
+import { printError } from './errors.ts';
 
 const HELP = `usage: xmpp-web-gateway gateway [--config file.yaml] [--<key>=<value> ...]
 
@@ -21,14 +23,20 @@ export async function runGateway(argv: string[]): Promise<number | void> {
     config = loadGatewayConfig({ argv, env: process.env, onUnknownVariable: (n) => unknown.push(n) });
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(e.message);
+      printError(e.code, e.message);
       return 2;
     }
     throw e;
   }
   const log = pino({ level: config.log.level, base: { node: config.nodeName || undefined } });
-  for (const name of unknown) log.warn({ variable: name }, 'environment variable names no configuration key');
-  const gateway = await startGateway(config, log);
+  for (const name of unknown) log.warn(withCode('XWG_GW_ENV_UNKNOWN', { variable: name }), 'environment variable names no configuration key');
+  let gateway;
+  try {
+    gateway = await startGateway(config, log);
+  } catch (e) {
+    log.fatal(withCode('XWG_GW_START_FAILED', { err: e instanceof Error ? e.message : String(e) }), 'could not start');
+    return 1;
+  }
   log.info({ ports: gateway.ports }, 'gateway listening');
   let stopping = false;
   const stop = async (signal: string) => {
@@ -36,7 +44,7 @@ export async function runGateway(argv: string[]): Promise<number | void> {
     stopping = true;
     // Holds the process open while the drain awaits, and bounds it should anything hang.
     setTimeout(() => {
-      log.error('drain did not finish in time: exiting');
+      log.error(withCode('XWG_GW_DRAIN_TIMEOUT'), 'drain did not finish in time: exiting');
       process.exit(1);
     }, config.drain.deadlineMs + 5_000);
     log.info({ signal }, 'draining');

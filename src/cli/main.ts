@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // xmpp-web-gateway <subcommand>: one entry point for the gateway, the operator and the tools.
 import { commands } from './commands.ts';
+import { printError, printUnexpected } from './errors.ts';
 
 const [name, ...rest] = process.argv.slice(2);
 const usage = `usage: xmpp-web-gateway <command> [options]
@@ -18,9 +19,15 @@ if (!name || name === '--help' || name === '-h' || name === 'help') {
 }
 const command = commands[name];
 if (!command) {
-  console.error(`unknown command ${JSON.stringify(name)}\n\n${usage}`);
+  printError('XWG_CLI_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(name)}\n\n${usage}`);
   process.exit(2);
 }
 // A number means the command is done; nothing means it keeps running (servers) until a signal.
-const code = await command.run(rest);
+let code: number | void;
+try {
+  code = await command.run(rest);
+} catch (e) {
+  printUnexpected(e);
+  code = 1;
+}
 if (typeof code === 'number') process.exit(code);

@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseGoDuration } from '../operator/api/duration.ts';
 import { DEFAULT_LEASE_NAME, defaultGatewayImage, startOperator } from '../operator/operator.ts';
+import { withCode } from '../shared/errors/codes.ts';
+import { printError } from './errors.ts';
 
 const HELP = `usage: xmpp-web-gateway operator [options]
 
@@ -72,7 +74,7 @@ export async function runOperator(argv: string[]): Promise<number | void> {
       },
     }));
   } catch (e) {
-    console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
+    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -104,7 +106,7 @@ export async function runOperator(argv: string[]): Promise<number | void> {
     };
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(e.message);
+      printError('XWG_CLI_USAGE', e.message);
       return 2;
     }
     throw e;
@@ -124,21 +126,21 @@ export async function runOperator(argv: string[]): Promise<number | void> {
       ...(options.workers === undefined ? {} : { workers: options.workers }),
     });
   } catch (e) {
-    log.fatal({ err: e instanceof Error ? e.message : String(e) }, 'could not start');
+    log.fatal(withCode('XWG_OP_START_FAILED', { err: e instanceof Error ? e.message : String(e) }), 'could not start');
     return 1;
   }
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
-      log.warn({ signal }, 'second signal: exiting at once');
+      log.warn(withCode('XWG_OP_FORCED_EXIT', { signal }), 'second signal: exiting at once');
       process.exit(1);
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
     // Bounded: a hung API server must not keep the pod in Terminating for its whole grace period.
     setTimeout(() => {
-      log.error('shutdown did not finish in time: exiting');
+      log.error(withCode('XWG_OP_SHUTDOWN_TIMEOUT'), 'shutdown did not finish in time: exiting');
       process.exit(1);
     }, 25_000).unref();
     await operator.stop();

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
+import { codeOf } from '../shared/errors/codes.ts';
+import { printError } from './errors.ts';
 import { KIND, formatFieldError, type XmppWebGateway } from '../operator/api/index.ts';
 import { buildDesired, certificatePlan, tlsSecretFor, type DesiredContext, type KubernetesNodeInfo } from '../operator/desired/index.ts';
 import { checkGateway, describeDocument, isGatewayDocument, readDocuments } from './validate.ts';
@@ -127,7 +129,7 @@ export async function runRender(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (e) {
-    console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
+    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -136,7 +138,7 @@ export async function runRender(argv: string[]): Promise<number> {
   }
   const files = values.filename ?? [];
   if (files.length === 0 || (values['cert-manager'] && values['no-cert-manager'])) {
-    console.error(`render: ${files.length === 0 ? '-f is required' : '--cert-manager and --no-cert-manager exclude each other'}\n\n${HELP}`);
+    printError('XWG_CLI_USAGE', `render: ${files.length === 0 ? '-f is required' : '--cert-manager and --no-cert-manager exclude each other'}\n\n${HELP}`);
     return 2;
   }
 
@@ -151,27 +153,27 @@ export async function runRender(argv: string[]): Promise<number> {
     if (values['kubernetes-nodes'] !== undefined) opts.kubernetesNodes = readNodes(values['kubernetes-nodes']);
     const docs = readDocuments(files).filter((d) => isGatewayDocument(d.value));
     if (docs.length === 0) {
-      console.error(`no ${KIND} found in ${files.join(', ')}`);
+      printError('XWG_CLI_NO_RESOURCE', `no ${KIND} found in ${files.join(', ')}`);
       return 1;
     }
     for (const doc of docs) {
       const checked = checkGateway(doc.value);
       if (!checked.ok) {
         failed = true;
-        console.error(`${describeDocument(doc)}: ${checked.errors.length} error${checked.errors.length === 1 ? '' : 's'}`);
+        printError('XWG_CLI_INVALID_RESOURCE', `${describeDocument(doc)}: ${checked.errors.length} error${checked.errors.length === 1 ? '' : 's'}`);
         for (const e of checked.errors) console.error(`  ${formatFieldError(e)}`);
         continue;
       }
       const rendered = renderGateway(checked.resource, opts);
-      for (const p of rendered.problems) console.error(`${describeDocument(doc)}: ${p}`);
+      for (const p of rendered.problems) printError('XWG_OP_NODES_SKIPPED', `${describeDocument(doc)}: ${p}`);
       if (checked.resource.spec.perKubernetesNode && !opts.kubernetesNodes) {
-        console.error(`${describeDocument(doc)}: spec.perKubernetesNode: no node objects without --kubernetes-nodes (kubectl get nodes -o yaml)`);
+        printError('XWG_OP_NO_NODES', `${describeDocument(doc)}: spec.perKubernetesNode: no node objects without --kubernetes-nodes (kubectl get nodes -o yaml)`);
       }
       parts.push({ source: describeDocument(doc), rendered });
     }
   } catch (e) {
     // Unreadable input, or (DesiredStateError) a configuration the gateway would refuse.
-    console.error(e instanceof Error ? e.message : String(e));
+    printError(codeOf(e) ?? 'XWG_CLI_INPUT_UNREADABLE', e instanceof Error ? e.message : String(e));
     return 1;
   }
   if (failed) return 1;

@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { loadAll } from 'js-yaml';
 import { API_VERSION, GROUP, KIND, formatFieldError, validateGatewayResource, type FieldError, type XmppWebGateway } from '../operator/api/index.ts';
 import { DesiredStateError, buildDesired } from '../operator/desired/index.ts';
+import { printError } from './errors.ts';
+import { formatCoded } from '../shared/errors/codes.ts';
 
 const HELP = `usage: xmpp-web-gateway validate -f file.yaml [-f more.yaml ...]
 
@@ -64,7 +66,7 @@ export function checkGateway(value: unknown): Checked {
   try {
     buildDesired(result.resource, { defaultImage: 'validate', certManagerAvailable: true });
   } catch (e) {
-    if (e instanceof DesiredStateError) return { ok: false, errors: e.issues.map((issue) => ({ path: 'spec', message: `${e.message.split(':')[0]}: ${issue}` })) };
+    if (e instanceof DesiredStateError) return { ok: false, errors: e.issues.map((issue) => ({ path: 'spec', message: `${e.summary}: ${issue}` })) };
     throw e;
   }
   return { ok: true, resource: result.resource };
@@ -91,11 +93,11 @@ export async function runValidate(argv: string[]): Promise<number> {
     }
     files = values.filename ?? [];
   } catch (e) {
-    console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
+    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
     return 2;
   }
   if (files.length === 0) {
-    console.error(`validate: -f is required\n\n${HELP}`);
+    printError('XWG_CLI_USAGE', `validate: -f is required\n\n${HELP}`);
     return 2;
   }
 
@@ -103,12 +105,12 @@ export async function runValidate(argv: string[]): Promise<number> {
   try {
     docs = readDocuments(files);
   } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
+    printError('XWG_CLI_INPUT_UNREADABLE', e instanceof Error ? e.message : String(e));
     return 1;
   }
   const gateways = docs.filter((d) => isGatewayDocument(d.value));
   if (gateways.length === 0) {
-    console.error(`no ${KIND} found in ${files.join(', ')}`);
+    printError('XWG_CLI_NO_RESOURCE', `no ${KIND} found in ${files.join(', ')}`);
     return 1;
   }
   let failed = 0;
@@ -119,7 +121,7 @@ export async function runValidate(argv: string[]): Promise<number> {
       continue;
     }
     failed++;
-    console.log(`${describeDocument(doc)}: ${checked.errors.length} error${checked.errors.length === 1 ? '' : 's'}`);
+    console.log(formatCoded('XWG_CLI_INVALID_RESOURCE', `${describeDocument(doc)}: ${checked.errors.length} error${checked.errors.length === 1 ? '' : 's'}`));
     for (const e of checked.errors) console.log(`  ${formatFieldError(e)}`);
   }
   if (failed > 0) return 1;

@@ -4,6 +4,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseNodeList, type NodeEntry, type NodeList } from '../../shared/gateway-config/index.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 import { shuffle } from './documents.ts';
 
 export interface Logger {
@@ -94,11 +95,11 @@ export class NodeListSource extends EventEmitter<{ change: [NodeList] }> {
     try {
       this.#watcher = watch(dirname(this.#file), { persistent: false }, () => this.#schedule());
       this.#watcher.on('error', (err) => {
-        this.#log.warn({ err, file: this.#file }, 'node list: directory watch failed, polling only');
+        this.#log.warn(withCode('XWG_GW_NODE_LIST_UNWATCHED', { err, file: this.#file }), 'node list: directory watch failed, polling only');
         this.#watcher?.close();
       });
     } catch (err) {
-      this.#log.warn({ err, file: this.#file }, 'node list: cannot watch directory, polling only');
+      this.#log.warn(withCode('XWG_GW_NODE_LIST_UNWATCHED', { err, file: this.#file }), 'node list: cannot watch directory, polling only');
     }
   }
 
@@ -130,14 +131,14 @@ export class NodeListSource extends EventEmitter<{ change: [NodeList] }> {
     if (key === this.#lastRead) return false;
     this.#lastRead = key;
     if (!read.ok) {
-      this.#log.error({ file: this.#file, code: read.code }, 'node list: cannot read file, keeping the previous list');
+      this.#log.error(withCode('XWG_GW_NODE_LIST_UNREADABLE', { file: this.#file, errno: read.code }), 'node list: cannot read file, keeping the previous list');
       return false;
     }
     let next: NodeList;
     try {
       next = parseNodeList(JSON.parse(read.text));
     } catch (err) {
-      this.#log.error({ file: this.#file, err: String(err) }, 'node list: invalid file, keeping the previous list');
+      this.#log.error(withCode('XWG_GW_NODE_LIST_INVALID', { file: this.#file, err: String(err) }), 'node list: invalid file, keeping the previous list');
       return false;
     }
     if (next.domains.length === 0) next = { ...next, domains: [...this.#domains] };

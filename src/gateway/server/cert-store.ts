@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
+import { withCode } from '../../shared/errors/codes.ts';
 
 type LogFn = (obj: object, msg?: string) => void;
 /** The part of a pino logger this module uses. */
@@ -141,7 +142,7 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
         this.#queued = undefined;
         return this.#scan(true);
       })
-      .catch((err: unknown) => this.#log.error({ err }, 'certificate reload failed'));
+      .catch((err: unknown) => this.#log.error(withCode('XWG_GW_CERT_RELOAD_FAILED', { err }), 'certificate reload failed'));
     this.#queued = run;
     this.#queue = run;
     return run;
@@ -173,7 +174,7 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
     try {
       candidates = await findCandidates(dir);
     } catch (err) {
-      this.#reportOnce('', String(err), () => log.error({ err, dir }, 'certificate directory unreadable; keeping loaded certificates'));
+      this.#reportOnce('', String(err), () => log.error(withCode('XWG_GW_CERT_DIR_UNREADABLE', { err, dir }), 'certificate directory unreadable; keeping loaded certificates'));
       return;
     }
     this.#reported.delete('');
@@ -188,7 +189,7 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
         [cert, key] = await Promise.all([readFile(c.certPath), readFile(c.keyPath)]);
       } catch (err) {
         if (previous) next.set(c.name, previous);
-        this.#reportOnce(c.name, String(err), () => log.warn({ err, name: c.name }, previous ? 'certificate unreadable; keeping the previous one' : 'certificate unreadable'));
+        this.#reportOnce(c.name, String(err), () => log.warn(withCode('XWG_GW_CERT_UNREADABLE', { err, name: c.name }), previous ? 'certificate unreadable; keeping the previous one' : 'certificate unreadable'));
         continue;
       }
       if (previous && previous.cert.equals(cert) && previous.key.equals(key)) {
@@ -202,13 +203,13 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
         changed = true;
         const { dnsNames, notAfter } = pair.info;
         log.info({ name: c.name, dnsNames, notAfter: notAfter.toISOString() }, previous ? 'certificate replaced' : 'certificate loaded');
-        if (dnsNames.length === 0) log.warn({ name: c.name }, 'certificate names no DNS host; it can only be the default');
-        if (notAfter.getTime() < Date.now()) log.warn({ name: c.name, notAfter: notAfter.toISOString() }, 'certificate has expired');
+        if (dnsNames.length === 0) log.warn(withCode('XWG_GW_CERT_NO_DNS_NAME', { name: c.name }), 'certificate names no DNS host; it can only be the default');
+        if (notAfter.getTime() < Date.now()) log.warn(withCode('XWG_GW_CERT_EXPIRED', { name: c.name, notAfter: notAfter.toISOString() }), 'certificate has expired');
       } catch (err) {
         if (previous) next.set(c.name, previous);
         const digest = createHash('sha256').update(cert).update(key).digest('hex');
         this.#reportOnce(c.name, digest, () =>
-          log.error({ err, name: c.name, certPath: c.certPath }, previous ? 'bad certificate pair; keeping the previous one' : 'bad certificate pair; not served'),
+          log.error(withCode('XWG_GW_CERT_INVALID', { err, name: c.name, certPath: c.certPath }), previous ? 'bad certificate pair; keeping the previous one' : 'bad certificate pair; not served'),
         );
       }
     }
@@ -242,15 +243,15 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
         const map = wild ? wildcard : exact;
         const key = wild ? dnsName.slice(2) : dnsName;
         const holder = map.get(key);
-        if (holder) this.#log.warn({ dnsName, served: holder.info.name, ignored: pair.info.name }, 'two certificates claim one name; the first by name is served');
+        if (holder) this.#log.warn(withCode('XWG_GW_CERT_NAME_CONFLICT', { dnsName, served: holder.info.name, ignored: pair.info.name }), 'two certificates claim one name; the first by name is served');
         else map.set(key, pair);
       }
     }
     const wanted = this.#options.defaultCert;
     let chosen = wanted ? this.#pairs.get(wanted) : undefined;
-    if (wanted && !chosen && sorted.length > 0) this.#log.warn({ defaultCert: wanted, using: sorted[0]!.info.name }, 'listen.defaultCert is not loaded');
+    if (wanted && !chosen && sorted.length > 0) this.#log.warn(withCode('XWG_GW_DEFAULT_CERT_MISSING', { defaultCert: wanted, using: sorted[0]!.info.name }), 'listen.defaultCert is not loaded');
     chosen ??= sorted[0];
-    if (!chosen) this.#log.error({ dir: this.#options.dir }, 'no usable certificate; TLS handshakes will fail');
+    if (!chosen) this.#log.error(withCode('XWG_GW_NO_CERTIFICATE', { dir: this.#options.dir }), 'no usable certificate; TLS handshakes will fail');
     this.#exact = exact;
     this.#wildcard = wildcard;
     this.#default = chosen;

@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../../shared/gateway-config/index.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 import type { CertStore, Logger } from './cert-store.ts';
 import { acceptWithProxyProtocol, ProxyProtocolError, type ProxyAddress } from './proxy-protocol.ts';
 
@@ -67,7 +68,7 @@ export function createListeners(options: ListenersOptions): Listeners {
   let headersTimeout = config.headerTimeoutMs;
   const requestTimeout = config.requestTimeoutMs;
   if (requestTimeout > 0 && headersTimeout > requestTimeout) {
-    log.warn({ headerTimeoutMs: headersTimeout, requestTimeoutMs: requestTimeout }, 'listen.headerTimeoutMs exceeds requestTimeoutMs; using requestTimeoutMs');
+    log.warn(withCode('XWG_GW_TIMEOUTS_ADJUSTED', { headerTimeoutMs: headersTimeout, requestTimeoutMs: requestTimeout }), 'listen.headerTimeoutMs exceeds requestTimeoutMs; using requestTimeoutMs');
     headersTimeout = requestTimeout;
   }
   // Node checks those timeouts on a timer (default every 30 s): check often enough for them to mean what they say.
@@ -100,7 +101,7 @@ export function createListeners(options: ListenersOptions): Listeners {
     applyDefaultCert = () => {
       const creds = certStore.defaultCredentials();
       if (creds) server.setSecureContext({ cert: creds.cert, key: creds.key });
-      else log.warn({}, 'no default certificate: TLS clients without SNI will fail');
+      else log.warn(withCode('XWG_GW_NO_DEFAULT_CERT'), 'no default certificate: TLS clients without SNI will fail');
     };
     applyDefaultCert();
     certStore.on('reload', applyDefaultCert);
@@ -125,10 +126,10 @@ export function createListeners(options: ListenersOptions): Listeners {
         (err: unknown) => {
           pending.delete(socket);
           const code = err instanceof ProxyProtocolError ? err.code : undefined;
-          const fields = { err: err instanceof Error ? err.message : String(err), code, peer: socket.remoteAddress };
+          const fields = { err: err instanceof Error ? err.message : String(err), proxyError: code, peer: socket.remoteAddress };
           // Load balancer health checks connect and close without a header.
           if (code === 'PROXY_ERR_CLOSED' || code === undefined) log.debug?.(fields, 'connection closed before its PROXY header');
-          else log.warn(fields, 'bad PROXY protocol header; connection dropped');
+          else log.warn(withCode('XWG_GW_PROXY_HEADER_INVALID', fields), 'bad PROXY protocol header; connection dropped');
         },
       );
     });

@@ -14,6 +14,7 @@ import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
 import { GATEWAY_INDEX, Reconciler, TerminalError, ownerKeyOf, type Caches } from './reconcile.ts';
 import { CERTIFICATES, GATEWAYS, NODES, OWNED_TYPES, keyOf, splitKey, typeId, type ResourceType } from './resources.ts';
+import { codeOf, withCode } from '../../shared/errors/codes.ts';
 
 export const CONTROLLER_NAME = 'xmppwebgateway';
 export const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGER}`;
@@ -237,7 +238,7 @@ export class Controller {
       const resources = await this.#o.client.discover(`${CERTIFICATES.group}/${CERTIFICATES.version}`);
       available = resources?.some((r) => r.name === CERTIFICATES.resource) ?? false;
     } catch (e) {
-      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not look for cert-manager');
+      this.#log.warn(withCode('XWG_OP_CERT_MANAGER_CHECK_FAILED', { err: e instanceof Error ? e.message : String(e) }), 'could not look for cert-manager');
       if (!this.#certManagerChecked) {
         // Without an answer the first time, assume it absent; the next check corrects it.
         this.#certManagerChecked = true;
@@ -300,7 +301,7 @@ export class Controller {
           queue.forget(key);
         } else {
           const delay = queue.addRateLimited(key);
-          log.error({ err: e instanceof Error ? e.message : String(e), retryInMs: delay }, 'reconcile failed');
+          log.error(withCode(codeOf(e) ?? 'XWG_OP_RECONCILE_FAILED', { err: e instanceof Error ? e.message : String(e), retryInMs: delay }), 'reconcile failed');
         }
       } finally {
         end();

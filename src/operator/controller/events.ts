@@ -7,6 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { NotLeaderError, type KubeClient } from './kube-client.ts';
 import { EVENTS } from './resources.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -87,7 +88,7 @@ export class EventRecorder {
         this.written.set(reason, (this.written.get(reason) ?? 0) + 1);
       })
       .catch((e: unknown) => {
-        if (!(e instanceof NotLeaderError)) this.#o.log.warn({ err: e instanceof Error ? e.message : String(e), reason }, 'could not record event');
+        if (!(e instanceof NotLeaderError)) this.#o.log.warn(withCode('XWG_OP_EVENT_WRITE_FAILED', { err: e instanceof Error ? e.message : String(e), reason }), 'could not record event');
       })
       .finally(() => this.#inFlight.delete(p));
     this.#inFlight.add(p);

@@ -6,6 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isGone, type KubeClient } from './kube-client.ts';
 import { apiVersionOf, keyOf, typeId, type ResourceType } from './resources.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 
 export interface EventHandler<T> {
   onAdd?(obj: T): void;
@@ -147,7 +148,7 @@ export class Informer<T extends KubernetesObject> {
         failures++;
         this.stats.reconnects++;
         const delay = Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 20)) * (0.5 + Math.random() / 2);
-        this.#log.warn({ err: e instanceof Error ? e.message : String(e), retryInMs: Math.round(delay), failures }, needList ? 'list failed' : 'watch failed');
+        this.#log.warn(withCode('XWG_OP_WATCH_FAILED', { err: e instanceof Error ? e.message : String(e), retryInMs: Math.round(delay), failures }), needList ? 'list failed' : 'watch failed');
         await sleep(delay, signal);
       }
     }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { isConflict, isNotFound, type KubeClient } from './kube-client.ts';
 import { sleep } from './informer.ts';
 import { LEASES } from './resources.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -77,7 +78,7 @@ export class LeaderElector {
       await this.#renewLoop(signal);
       const lost = !signal.aborted;
       this.#leading = false;
-      if (lost) this.#log.error('leadership lost: could not renew the Lease in time');
+      if (lost) this.#log.error(withCode('XWG_OP_LEADERSHIP_LOST'), 'leadership lost: could not renew the Lease in time');
       this.#cb.onStoppedLeading();
     }
   }
@@ -96,7 +97,7 @@ export class LeaderElector {
       }));
       this.#log.info('released the Lease');
     } catch (e) {
-      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not release the Lease');
+      this.#log.warn(withCode('XWG_OP_LEASE_RELEASE_FAILED', { err: e instanceof Error ? e.message : String(e) }), 'could not release the Lease');
     }
   }
 
@@ -181,7 +182,7 @@ export class LeaderElector {
       this.#observe(updated, start);
       return this.#succeeded(start);
     } catch (e) {
-      if (!isConflict(e) && !isNotFound(e)) this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'Lease request failed');
+      if (!isConflict(e) && !isNotFound(e)) this.#log.warn(withCode('XWG_OP_LEASE_REQUEST_FAILED', { err: e instanceof Error ? e.message : String(e) }), 'Lease request failed');
       return false;
     }
   }

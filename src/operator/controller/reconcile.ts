@@ -3,6 +3,7 @@
 // write the status. Level-based: it never looks at the event that queued the key.
 import type { KubernetesObject, V1Deployment, V1Node, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { CodedError, reasonOf, withCode, type ErrorCode, type Problem } from '../../shared/errors/codes.ts';
 import { formatFieldError, validateGatewayResource } from '../api/validate.ts';
 import { API_VERSION, KIND, type XmppWebGateway, type XmppWebGatewayStatus } from '../api/types.ts';
 import { withDefaults } from '../api/defaults.ts';
@@ -45,10 +46,20 @@ export function ownerKeyOf(obj: KubernetesObject): string | undefined {
 }
 
 /** An error that retrying cannot fix (an invalid spec): reported in the status, not retried. */
-export class TerminalError extends Error {
-  constructor(message: string) {
-    super(message);
+export class TerminalError extends CodedError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
     this.name = 'TerminalError';
+  }
+}
+
+/** The failures of one reconcile: reported together in the status, then thrown to retry with backoff. */
+export class ReconcileError extends CodedError {
+  readonly problems: readonly Problem[];
+  constructor(problems: readonly Problem[]) {
+    super('XWG_OP_RECONCILE_FAILED', problems.map((p) => `${p.code}: ${p.message}`).join('; '));
+    this.name = 'ReconcileError';
+    this.problems = problems;
   }
 }
 
@@ -123,7 +134,7 @@ export class Reconciler {
     // A resource the API server let through (an older CRD, or none of its rules) but that is invalid.
     const validation = validateGatewayResource(gw);
     if (!validation.ok) {
-      return this.#terminal(gw, `invalid spec: ${validation.errors.map(formatFieldError).join('; ')}`, certManager, now, log);
+      return this.#terminal(gw, { code: 'XWG_OP_INVALID_SPEC', message: `invalid spec: ${validation.errors.map(formatFieldError).join('; ')}` }, certManager, now, log);
     }
 
     const ctx = this.#context(gw, certManager);
@@ -136,11 +147,11 @@ export class Reconciler {
     try {
       desired = buildDesired(gw, ctx);
     } catch (e) {
-      if (e instanceof DesiredStateError) return this.#terminal(gw, `${e.message.split(':\n')[0]}: ${e.issues.join('; ')}`, certManager, now, log);
+      if (e instanceof DesiredStateError) return this.#terminal(gw, { code: 'XWG_OP_CONFIG_REFUSED', message: `${e.summary}: ${e.issues.join('; ')}` }, certManager, now, log);
       throw e;
     }
 
-    const errors: string[] = [];
+    const errors: Problem[] = [];
     const actions = new Actions();
     try {
       const { objects: secrets, plan, observations: selfManagedCerts } = this.#selfManagedSecrets(gw, ctx, now, log, errors, actions);
@@ -152,8 +163,8 @@ export class Reconciler {
           await this.#apply(gw, obj, log, actions);
         } catch (e) {
           if (e instanceof NotLeaderError) throw e;
-          errors.push(`${obj.kind} ${obj.metadata?.name}: ${message(e)}`);
-          log.error({ kind: obj.kind, object: obj.metadata?.name, err: message(e) }, 'apply failed');
+          errors.push({ code: 'XWG_OP_APPLY_FAILED', message: `${obj.kind} ${obj.metadata?.name}: ${message(e)}` });
+          log.error(withCode('XWG_OP_APPLY_FAILED', { kind: obj.kind, object: obj.metadata?.name, err: message(e) }), 'apply failed');
         }
       }
 
@@ -171,7 +182,7 @@ export class Reconciler {
     plan: CertificatePlan | undefined,
     selfManagedCerts: Record<string, CertificateObservation>,
     certManager: boolean,
-    errors: string[],
+    errors: Problem[],
     now: Date,
     log: Logger,
   ): Promise<ReconcileResult> {
@@ -195,12 +206,13 @@ export class Reconciler {
     await this.#writeStatus(gw, status, log);
 
     if (errors.length > 0) {
-      this.#d.events.warning(gw as KubernetesObject, 'ReconcileFailed', 'Reconcile', errors.join('; '));
-      throw new Error(errors.join('; '));
+      const failure = new ReconcileError(errors);
+      this.#d.events.warning(gw as KubernetesObject, reasonOf('XWG_OP_RECONCILE_FAILED'), 'Reconcile', failure.message);
+      throw failure;
     }
     const waits: number[] = [];
     if (plan?.nextCheck) waits.push(Math.min(MAX_RENEWAL_WAIT_MS, Math.max(1000, plan.nextCheck.getTime() - now.getTime())));
-    if (Object.values(certificates).some((c) => c.reason === 'SecretMissing')) waits.push(SECRET_REF_RECHECK_MS);
+    if (Object.values(certificates).some((c) => c.code === 'XWG_OP_TLS_SECRET_MISSING')) waits.push(SECRET_REF_RECHECK_MS);
     return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : {};
   }
 
@@ -245,7 +257,7 @@ export class Reconciler {
     ctx: DesiredContext,
     now: Date,
     log: Logger,
-    errors: string[],
+    errors: Problem[],
     actions: Actions,
   ): { objects: V1Secret[]; plan?: CertificatePlan; observations: Record<string, CertificateObservation> } {
     const existing = this.#children(gw, SECRETS) as V1Secret[];
@@ -283,8 +295,8 @@ export class Reconciler {
         objects.push(tlsSecretFor(gw, leaf.secretName, { ...material, caPem: ca.certPem }, leaf.node));
         observations[key] = { ready: true };
       } catch (e) {
-        errors.push(`certificate ${leaf.secretName}: ${message(e)}`);
-        observations[key] = { ready: false, reason: 'IssueFailed', message: message(e) };
+        errors.push({ code: 'XWG_OP_CERTIFICATE_ISSUE_FAILED', message: `certificate ${leaf.secretName}: ${message(e)}` });
+        observations[key] = { ready: false, code: 'XWG_OP_CERTIFICATE_ISSUE_FAILED', message: message(e) };
       }
     }
     return { objects, plan, observations };
@@ -312,7 +324,7 @@ export class Reconciler {
       out[key] =
         s?.data?.['tls.crt'] && s.data['tls.key']
           ? { ready: true }
-          : { ready: false, reason: 'SecretMissing', message: s ? `Secret ${secretName} lacks tls.crt or tls.key` : `Secret ${secretName} not found` };
+          : { ready: false, code: 'XWG_OP_TLS_SECRET_MISSING', message: s ? `Secret ${secretName} lacks tls.crt or tls.key` : `Secret ${secretName} not found` };
     }
     return out;
   }
@@ -333,7 +345,7 @@ export class Reconciler {
       applied = await this.#d.client.apply<KubernetesObject>(type, target);
     } catch (e) {
       if (!live || !isInvalid(e) || !isOwnedBy(live, gw)) throw e;
-      log.warn({ kind: obj.kind, object: obj.metadata?.name, err: message(e) }, 'apply refused: replacing the object, then applying again');
+      log.warn(withCode('XWG_OP_APPLY_REPLACED', { kind: obj.kind, object: obj.metadata?.name, err: message(e) }), 'apply refused: replacing the object, then applying again');
       informer.upsert(await this.#d.client.update<KubernetesObject>(type, overlay(live, target)));
       applied = await this.#d.client.apply<KubernetesObject>(type, target);
     }
@@ -349,7 +361,7 @@ export class Reconciler {
     nodes: readonly ResolvedNode[],
     plan: CertificatePlan | undefined,
     log: Logger,
-    errors: string[],
+    errors: Problem[],
     actions: Actions,
   ): Promise<void> {
     const keep = new Set(objects.map((o) => `${typeId(typeOfObject(o))}/${o.metadata?.name}`));
@@ -371,7 +383,8 @@ export class Reconciler {
           actions.deleted.push(`${type.kind} ${name}`);
         } catch (e) {
           if (e instanceof NotLeaderError) throw e;
-          errors.push(`delete ${type.kind} ${name}: ${message(e)}`);
+          errors.push({ code: 'XWG_OP_DELETE_FAILED', message: `delete ${type.kind} ${name}: ${message(e)}` });
+          log.error(withCode('XWG_OP_DELETE_FAILED', { kind: type.kind, object: name, err: message(e) }), 'delete failed');
         }
       }
     }
@@ -386,8 +399,8 @@ export class Reconciler {
     log.info({ ready: ready?.status, reason: ready?.reason, readyNodes: status.readyNodes, observedGeneration: status.observedGeneration }, 'status updated');
   }
 
-  async #terminal(gw: XmppWebGateway, problem: string, certManager: boolean, now: Date, log: Logger): Promise<ReconcileResult> {
-    log.error({ problem }, 'cannot reconcile this spec: waiting for it to change');
+  async #terminal(gw: XmppWebGateway, problem: Problem & { code: 'XWG_OP_INVALID_SPEC' | 'XWG_OP_CONFIG_REFUSED' }, certManager: boolean, now: Date, log: Logger): Promise<ReconcileResult> {
+    log.error(withCode(problem.code, { problem: problem.message }), 'cannot reconcile this spec: waiting for it to change');
     // The children stay as they are; so do the nodes the status lists.
     const status: XmppWebGatewayStatus = {
       ...computeStatus(gw, { nodes: [], deployments: {}, certManagerAvailable: certManager, errors: [problem] }, now),
@@ -395,7 +408,7 @@ export class Reconciler {
       ...(gw.status?.readyNodes ? { readyNodes: gw.status.readyNodes } : {}),
     };
     await this.#writeStatus(gw, status, log);
-    this.#d.events.warning(gw as KubernetesObject, 'InvalidSpec', 'Reconcile', problem);
-    throw new TerminalError(problem);
+    this.#d.events.warning(gw as KubernetesObject, reasonOf(problem.code), 'Reconcile', problem.message);
+    throw new TerminalError(problem.code, problem.message);
   }
 }

@@ -5,6 +5,7 @@
 import { dump } from 'js-yaml';
 import type { UpstreamDomain, Upstream, XmppWebGateway, XmppWebGatewaySpec } from '../api/types.ts';
 import { ConfigError, parseGatewayConfig, parseNodeList } from '../../shared/gateway-config/validate.ts';
+import { CodedError } from '../../shared/errors/codes.ts';
 import type { GatewayConfig, NodeList, UpstreamServer } from '../../shared/gateway-config/schema.ts';
 import { hashOf } from './hash.ts';
 import { CERT_DIR, CONFIG_DIR, HTTPS_PORT, HTTP_PORT, NODES_FILE, UPSTREAM_CA_DIR } from './names.ts';
@@ -60,11 +61,14 @@ function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export class DesiredStateError extends Error {
+/** A spec the API server let through but the gateway would refuse: what (`summary`) and each key (`issues`). */
+export class DesiredStateError extends CodedError {
+  readonly summary: string;
   readonly issues: readonly string[];
-  constructor(message: string, issues: readonly string[]) {
-    super(`${message}:\n  - ${issues.join('\n  - ')}`);
+  constructor(summary: string, issues: readonly string[]) {
+    super('XWG_OP_CONFIG_REFUSED', `${summary}:\n  - ${issues.join('\n  - ')}`);
     this.name = 'DesiredStateError';
+    this.summary = summary;
     this.issues = issues;
   }
 }

@@ -2,6 +2,7 @@
 // `now`, the previous conditions from the resource itself. Conditions follow the Kubernetes API
 // conventions: lastTransitionTime changes only when a condition's status does.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { ERRORS, reasonOf, type Problem, type ReasonCode, type StateReason } from '../../shared/errors/codes.ts';
 import type { Condition, ConditionType, NodeStatus, XmppWebGateway, XmppWebGatewayStatus } from '../api/types.ts';
 import { NODE_LIST_PATH } from './names.ts';
 import type { ResolvedNode } from './types.ts';
@@ -21,10 +22,15 @@ export interface NodeObservation {
 
 export interface CertificateObservation {
   ready: boolean;
-  /** CamelCase cause when not ready, e.g. Issuing, SecretMissing */
-  reason?: string;
+  /** the cause when not ready (its condition reason comes from the error table) */
+  code?: CertificateCode;
   message?: string;
 }
+
+export type CertificateCode = Extract<
+  ReasonCode,
+  'XWG_OP_TLS_SECRET_MISSING' | 'XWG_OP_CERTIFICATE_ISSUE_FAILED' | 'XWG_OP_CERTIFICATE_NOT_CREATED' | 'XWG_OP_CERTIFICATE_PENDING' | 'XWG_OP_CERTIFICATE_NOT_OBSERVED'
+>;
 
 export interface ObservedState {
   /** nodes of the desired state (buildDesired().nodes) */
@@ -36,8 +42,8 @@ export interface ObservedState {
   /** by node name (and 'discovery' for the Ingress certificate); missing: not observed, not ready */
   certificates?: Readonly<Record<string, CertificateObservation>>;
   certManagerAvailable: boolean;
-  /** failures of this reconcile (apply errors, invalid spec) */
-  errors?: readonly string[];
+  /** failures of this reconcile (apply errors, invalid spec), each with its code */
+  errors?: readonly Problem[];
 }
 
 /** Reads a Deployment's status the way `kubectl rollout status` does. */
@@ -62,9 +68,10 @@ export function observeDeployment(d: V1Deployment | undefined): NodeObservation 
 /** Reads a cert-manager Certificate's Ready condition. */
 export function observeCertificate(cert: { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined): CertificateObservation {
   const ready = cert?.status?.conditions?.find((c) => c.type === 'Ready');
-  if (!cert) return { ready: false, reason: 'NotCreated', message: 'Certificate not created yet' };
+  if (!cert) return { ready: false, code: 'XWG_OP_CERTIFICATE_NOT_CREATED', message: 'Certificate not created yet' };
   if (ready?.status === 'True') return { ready: true };
-  return { ready: false, reason: ready?.reason ?? 'Issuing', message: ready?.message ?? 'waiting for cert-manager' };
+  const said = [ready?.reason, ready?.message].filter((s) => s !== undefined && s !== '').join(': ');
+  return { ready: false, code: 'XWG_OP_CERTIFICATE_PENDING', message: said === '' ? 'waiting for cert-manager' : `cert-manager: ${said}` };
 }
 
 const MAX_MESSAGE = 32768;
@@ -95,28 +102,28 @@ export function computeStatus(gw: XmppWebGateway, observed: ObservedState, now: 
   const certManagerMissing = gw.spec.tls?.issuerRef !== undefined && !observed.certManagerAvailable;
   const counts = `${readyNodes.length}/${nodes.length} nodes ready`;
 
-  const conditions: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>[] = [];
+  const conditions: Draft[] = [];
+  const failure = errors.length > 0 ? problemReason(errors) : undefined;
+  const failed = errors.map((e) => e.message).join('; ');
 
   // Ready: every node serves.
-  if (errors.length > 0) conditions.push({ type: 'Ready', status: 'False', reason: 'ReconcileFailed', message: errors.join('; ') });
-  else if (nodes.length === 0) {
-    conditions.push({ type: 'Ready', status: 'False', reason: 'NoNodes', message: ['no gateway node', ...problems].join('; ') });
-  } else if (notReady.length === 0) conditions.push({ type: 'Ready', status: 'True', reason: 'AllNodesReady', message: counts });
-  else conditions.push({ type: 'Ready', status: 'False', reason: 'NodesNotReady', message: `${counts}; not ready: ${list(notReady)}` });
+  if (failure) conditions.push({ type: 'Ready', status: 'False', reason: failure, message: failed });
+  else if (nodes.length === 0) conditions.push(because('Ready', 'False', 'XWG_OP_NO_NODES', ['no gateway node', ...problems].join('; ')));
+  else if (notReady.length === 0) conditions.push(state('Ready', 'True', 'AllNodesReady', counts));
+  else conditions.push(because('Ready', 'False', 'XWG_OP_NODES_NOT_READY', `${counts}; not ready: ${list(notReady)}`));
 
   // Progressing: some node's pod template is being rolled out.
-  if (rolling.length > 0) conditions.push({ type: 'Progressing', status: 'True', reason: 'RollingOut', message: `rolling out: ${list(rolling)}` });
-  else conditions.push({ type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'every node runs the current configuration' });
+  if (rolling.length > 0) conditions.push(state('Progressing', 'True', 'RollingOut', `rolling out: ${list(rolling)}`));
+  else conditions.push(state('Progressing', 'False', 'RolloutComplete', 'every node runs the current configuration'));
 
   // Degraded: something is wrong that waiting alone will not fix.
-  if (errors.length > 0) conditions.push({ type: 'Degraded', status: 'True', reason: 'ReconcileFailed', message: errors.join('; ') });
-  else if (certManagerMissing) {
-    conditions.push({ type: 'Degraded', status: 'True', reason: 'CertManagerMissing', message: 'spec.tls.issuerRef is set but cert-manager is not installed' });
-  } else if (unavailable.length > 0) {
+  if (failure) conditions.push({ type: 'Degraded', status: 'True', reason: failure, message: failed });
+  else if (certManagerMissing) conditions.push(because('Degraded', 'True', 'XWG_OP_CERT_MANAGER_MISSING', 'spec.tls.issuerRef is set but cert-manager is not installed'));
+  else if (unavailable.length > 0) {
     const detail = unavailable.map((n) => (obs(n).message ? `${n.name} (${obs(n).message})` : n.name));
-    conditions.push({ type: 'Degraded', status: 'True', reason: 'NodesUnavailable', message: `unavailable: ${list(detail)}` });
-  } else if (problems.length > 0) conditions.push({ type: 'Degraded', status: 'True', reason: 'NodesSkipped', message: problems.join('; ') });
-  else conditions.push({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem seen' });
+    conditions.push(because('Degraded', 'True', 'XWG_OP_NODES_UNAVAILABLE', `unavailable: ${list(detail)}`));
+  } else if (problems.length > 0) conditions.push(because('Degraded', 'True', 'XWG_OP_NODES_SKIPPED', problems.join('; ')));
+  else conditions.push(state('Degraded', 'False', 'AsExpected', 'no problem seen'));
 
   // CertificatesReady: every node (and the discovery Ingress) has its certificate.
   conditions.push(certificatesCondition(observed, certManagerMissing));
@@ -154,33 +161,36 @@ export function discoveryUrl(host: string, domain: string | undefined): string {
   return `https://${host}${NODE_LIST_PATH}${domain === undefined ? '' : `?domain=${encodeURIComponent(domain)}`}`;
 }
 
-function certificatesCondition(
-  observed: ObservedState,
-  certManagerMissing: boolean,
-): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> & { type: ConditionType } {
+function certificatesCondition(observed: ObservedState, certManagerMissing: boolean): Draft {
   if (certManagerMissing) {
-    return {
-      type: 'CertificatesReady',
-      status: 'False',
-      reason: 'CertManagerMissing',
-      message: 'spec.tls.issuerRef is set but the cert-manager.io/v1 Certificate kind is not served: install cert-manager',
-    };
+    return because('CertificatesReady', 'False', 'XWG_OP_CERT_MANAGER_MISSING', 'spec.tls.issuerRef is set but the cert-manager.io/v1 Certificate kind is not served: install cert-manager');
   }
   const certs = observed.certificates ?? {};
   const expected = observed.nodes.map((n) => n.name);
   for (const key of Object.keys(certs)) if (!expected.includes(key)) expected.push(key);
   const pending = expected
-    .map((name) => ({ name, c: certs[name] ?? { ready: false, reason: 'NotObserved', message: 'not observed yet' } }))
+    .map((name): { name: string; c: CertificateObservation } => ({ name, c: certs[name] ?? { ready: false, code: 'XWG_OP_CERTIFICATE_NOT_OBSERVED', message: 'not observed yet' } }))
     .filter(({ c }) => !c.ready);
-  if (pending.length === 0) {
-    return { type: 'CertificatesReady', status: 'True', reason: 'AllCertificatesReady', message: `${expected.length} certificates ready` };
-  }
-  const reasons = new Set(pending.map(({ c }) => c.reason ?? 'CertificatesNotReady'));
+  if (pending.length === 0) return state('CertificatesReady', 'True', 'AllCertificatesReady', `${expected.length} certificates ready`);
+  const codes = new Set(pending.map(({ c }) => c.code ?? 'XWG_OP_CERTIFICATES_NOT_READY'));
   const detail = pending.map(({ name, c }) => (c.message ? `${name} (${c.message})` : name));
-  return {
-    type: 'CertificatesReady',
-    status: 'False',
-    reason: reasons.size === 1 ? [...reasons][0]! : 'CertificatesNotReady',
-    message: `not ready: ${list(detail)}`,
-  };
+  return because('CertificatesReady', 'False', codes.size === 1 ? [...codes][0]! : 'XWG_OP_CERTIFICATES_NOT_READY', `not ready: ${list(detail)}`);
+}
+
+type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+/** A condition whose reason is an error's (the table's `reason`). */
+function because(type: ConditionType, status: 'True' | 'False', code: ReasonCode, message: string): Draft {
+  return { type, status, reason: reasonOf(code), message };
+}
+
+/** A condition whose reason is a state that is no error. */
+function state(type: ConditionType, status: 'True' | 'False', reason: StateReason, message: string): Draft {
+  return { type, status, reason, message };
+}
+
+/** The reason of this reconcile's failures: theirs when they agree on one, else ReconcileFailed. */
+function problemReason(errors: readonly Problem[]): string {
+  const reasons = new Set(errors.map((e) => (ERRORS[e.code] as { reason?: string }).reason ?? reasonOf('XWG_OP_RECONCILE_FAILED')));
+  return reasons.size === 1 ? [...reasons][0]! : reasonOf('XWG_OP_RECONCILE_FAILED');
 }

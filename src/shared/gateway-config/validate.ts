@@ -2,11 +2,12 @@
 import { Value } from '@sinclair/typebox/value';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { GatewayConfig, NodeList } from './schema.ts';
+import { CodedError } from '../errors/codes.ts';
 
-export class ConfigError extends Error {
+export class ConfigError extends CodedError {
   readonly issues: readonly string[];
   constructor(issues: readonly string[]) {
-    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+    super('XWG_GW_CONFIG_INVALID', `invalid configuration:\n  - ${issues.join('\n  - ')}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }

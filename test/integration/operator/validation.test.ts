@@ -119,10 +119,10 @@ describe('a resource the API server let through', () => {
     await op.ready;
     const status = await eventually('Ready=False', async () => {
       const gw = await api.get(gatewayPath(ns, 'bad'));
-      return condition(gw, 'Ready')?.reason === 'ReconcileFailed' ? gw : undefined;
+      return condition(gw, 'Ready')?.reason === 'InvalidSpec' ? gw : undefined;
     });
-    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'ReconcileFailed' });
-    expect(condition(status, 'Degraded')).toMatchObject({ status: 'True', reason: 'ReconcileFailed' });
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(condition(status, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
     expect(condition(status, 'Degraded')!.message).toContain('invalid spec: spec.nodes[1].host: node hosts must be unique');
     expect(status.status.observedGeneration).toBe(1);
     expect(await api.items(`/apis/apps/v1/namespaces/${ns}/deployments`)).toEqual([]);

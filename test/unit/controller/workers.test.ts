@@ -236,7 +236,7 @@ describe('controller workers', () => {
 
   it('does not retry a terminal error', async () => {
     kube.set(GATEWAYS, [gw('bad')]);
-    rec.auto = () => new TerminalError('invalid spec');
+    rec.auto = () => new TerminalError('XWG_OP_INVALID_SPEC', 'invalid spec');
     const c = controller({ retryBaseMs: 10 });
     await started(c);
     await vi.advanceTimersByTimeAsync(60_000);
@@ -274,7 +274,7 @@ describe('controller workers', () => {
 
   it('a terminal error after failures forgets the backoff', async () => {
     kube.set(GATEWAYS, [gw('a')]);
-    rec.auto = (_k, n) => (n < 3 ? new Error('transient') : n === 3 ? new TerminalError('bad') : new Error('transient'));
+    rec.auto = (_k, n) => (n < 3 ? new Error('transient') : n === 3 ? new TerminalError('XWG_OP_INVALID_SPEC', 'bad') : new Error('transient'));
     const c = controller({ retryBaseMs: 100, retryMaxMs: 100_000 });
     await started(c);
     await vi.advanceTimersByTimeAsync(100 + 200 + 10);

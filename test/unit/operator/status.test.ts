@@ -96,7 +96,7 @@ describe('computeStatus', () => {
   it('names the certificates that are not ready, with a shared reason', () => {
     const status = computeStatus(
       twoNodes,
-      observed(twoNodes, { t1: ready, t2: ready }, { certificates: { t1: { ready: true }, t2: { ready: false, reason: 'SecretMissing', message: 'Secret chat-t2-tls not found' } } }),
+      observed(twoNodes, { t1: ready, t2: ready }, { certificates: { t1: { ready: true }, t2: { ready: false, code: 'XWG_OP_TLS_SECRET_MISSING', message: 'Secret chat-t2-tls not found' } } }),
       t0,
     );
     expect(cond(status.conditions, 'CertificatesReady')).toMatchObject({
@@ -106,10 +106,22 @@ describe('computeStatus', () => {
     });
   });
 
-  it('puts reconcile errors first', () => {
-    const status = computeStatus(twoNodes, observed(twoNodes, { t1: ready, t2: ready }, { errors: ['apply Deployment chat-t1: forbidden'] }), t0);
-    expect(cond(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ReconcileFailed', message: 'apply Deployment chat-t1: forbidden' });
-    expect(cond(status.conditions, 'Degraded')).toMatchObject({ status: 'True', reason: 'ReconcileFailed' });
+  it('puts reconcile errors first, with the reason of their code', () => {
+    const status = computeStatus(twoNodes, observed(twoNodes, { t1: ready, t2: ready }, { errors: [{ code: 'XWG_OP_APPLY_FAILED', message: 'Deployment chat-t1: forbidden' }] }), t0);
+    expect(cond(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyFailed', message: 'Deployment chat-t1: forbidden' });
+    expect(cond(status.conditions, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed' });
+  });
+
+  it('reports failures of different kinds as ReconcileFailed, and an invalid spec as InvalidSpec', () => {
+    const errors = [
+      { code: 'XWG_OP_APPLY_FAILED', message: 'Deployment chat-t1: forbidden' },
+      { code: 'XWG_OP_DELETE_FAILED', message: 'delete Service chat-t3: forbidden' },
+    ] as const;
+    const mixed = computeStatus(twoNodes, observed(twoNodes, { t1: ready, t2: ready }, { errors }), t0);
+    expect(cond(mixed.conditions, 'Ready')).toMatchObject({ reason: 'ReconcileFailed', message: 'Deployment chat-t1: forbidden; delete Service chat-t3: forbidden' });
+    const invalid = computeStatus(twoNodes, observed(twoNodes, {}, { errors: [{ code: 'XWG_OP_INVALID_SPEC', message: 'invalid spec: x' }] }), t0);
+    expect(cond(invalid.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(cond(invalid.conditions, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
   });
 
   it('reports a gateway without nodes', () => {
@@ -153,8 +165,8 @@ describe('observeDeployment', () => {
     expect(observeCertificate({ status: { conditions: [{ type: 'Ready', status: 'True' }] } })).toEqual({ ready: true });
     expect(observeCertificate({ status: { conditions: [{ type: 'Ready', status: 'False', reason: 'DoesNotExist', message: 'Issuing certificate' }] } })).toEqual({
       ready: false,
-      reason: 'DoesNotExist',
-      message: 'Issuing certificate',
+      code: 'XWG_OP_CERTIFICATE_PENDING',
+      message: 'cert-manager: DoesNotExist: Issuing certificate',
     });
   });
 });

@@ -67,7 +67,7 @@ describe.skipIf(!lua)(`Argo CD health check (${lua ?? 'no Lua interpreter: insta
       status: 'Degraded',
       message: 'NodesUnavailable: unavailable: t2 (CrashLoopBackOff)',
     });
-    expect(health(withStatus({ deployments: { t1: ready, t2: ready }, errors: ['apply Service chat-t1: forbidden'] })).status).toBe('Degraded');
+    expect(health(withStatus({ deployments: { t1: ready, t2: ready }, errors: [{ code: 'XWG_OP_APPLY_FAILED', message: 'Service chat-t1: forbidden' }] })).status).toBe('Degraded');
   });
 
   it('is Degraded when an existing node is neither ready nor rolling out', () => {

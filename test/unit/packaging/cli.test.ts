@@ -169,7 +169,7 @@ describe('render', () => {
     const { code, stdout, stderr } = await run(runRender, ['-f', bad]);
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^ {2}spec\.upstream\.port: /m);
+    expect(stderr).toMatch(/^XWG_CLI_INVALID_RESOURCE: .*: 1 error\n {2}spec\.upstream\.port: /m);
   });
 
   it('needs -f', async () => {
@@ -223,11 +223,13 @@ describe('validate', () => {
     const broken = file('broken.yaml', 'apiVersion: xwg.io/v1alpha1\nkind: [\n');
     const r1 = await run(runValidate, ['-f', broken]);
     expect(r1.code).toBe(1);
-    expect(r1.stderr).toContain('broken.yaml');
+    expect(r1.stderr).toMatch(/^XWG_CLI_INPUT_UNREADABLE: \S*broken\.yaml: /);
     const none = file('none.yaml', [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }]);
     const r2 = await run(runValidate, ['-f', none]);
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toContain('no XmppWebGateway');
-    expect((await run(runValidate, [])).code).toBe(2);
+    expect(r2.stderr).toMatch(/^XWG_CLI_NO_RESOURCE: no XmppWebGateway/);
+    const usage = await run(runValidate, []);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^XWG_CLI_USAGE: validate: -f is required/);
   });
 });

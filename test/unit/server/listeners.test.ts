@@ -232,7 +232,7 @@ describe('PROXY protocol', () => {
   it('drops a connection without a header, logged', async () => {
     const { ports, calls } = await started(proxied);
     expect(await exchange(ports.port, [GET])).toBe('');
-    expect(calls.some((c) => c.level === 'warn' && (c.obj as { code?: string }).code === 'PROXY_ERR_SIGNATURE')).toBe(true);
+    expect(calls.some((c) => c.level === 'warn' && (c.obj as { code?: string; proxyError?: string }).code === 'XWG_GW_PROXY_HEADER_INVALID' && (c.obj as { proxyError?: string }).proxyError === 'PROXY_ERR_SIGNATURE')).toBe(true);
   });
 
   it('keeps slowloris protection on the HTTP server it feeds', async () => {
