@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../shared/gateway-config/schema.ts';
+import { withCode } from '../shared/errors/codes.ts';
 import { BoshEndpoint } from './bosh/endpoint.ts';
 import { DiscoveryEndpoint } from './discovery/endpoint.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
@@ -98,7 +99,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, options: 
     throw err;
   }
   started = true;
-  if (!admin) log.warn({}, 'admin.port is 0: no /metrics, and no probes unless admin.publicProbes');
+  if (!admin) log.warn(withCode('XWG_GW_ADMIN_DISABLED'), 'admin.port is 0: no /metrics, and no probes unless admin.publicProbes');
   log.info({ http: bound.port, https: bound.tlsPort, admin: adminPort, domains: config.domains }, 'gateway started');
 
   return {
