@@ -51,7 +51,7 @@ export interface GatewayProcess extends Running {
   port: number;
   wsUrl: string;
   boshUrl: string;
-  /** Reads the gateway's own /metrics. */
+  /** Reads the gateway's own /metrics (on its admin listener). */
   metrics(): Promise<string>;
 }
 
@@ -76,9 +76,14 @@ export async function spawnGateway(options: {
   name?: string;
 }): Promise<GatewayProcess> {
   const port = await freePort();
+  const adminPort = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-bench-gw-'));
   const file = path.join(dir, 'gateway.yaml');
-  const config = { ...options.config, listen: { host: '127.0.0.1', port, ...((options.config.listen as object | undefined) ?? {}) } };
+  const config = {
+    ...options.config,
+    listen: { host: '127.0.0.1', port, ...((options.config.listen as object | undefined) ?? {}) },
+    admin: { host: '127.0.0.1', port: adminPort, ...((options.config.admin as object | undefined) ?? {}) },
+  };
   // JSON is YAML.
   await writeFile(file, JSON.stringify(config, null, 2));
   const proc = spawnBounded({
@@ -98,7 +103,7 @@ export async function spawnGateway(options: {
     port,
     wsUrl: `ws://${base}/xmpp-websocket`,
     boshUrl: `http://${base}/http-bind`,
-    metrics: async () => (await fetch(`http://${base}/metrics`)).text(),
+    metrics: async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
     stop: async () => void (await proc.stop({ graceMs: 10_000 })),
   };
 }

@@ -18,6 +18,8 @@ export interface LocalNode {
   name: string;
   port: number;
   tlsPort: number;
+  /** The admin listener (/metrics, /healthz, /readyz). */
+  adminPort: number;
   websocketUrl: string;
   boshUrl: string;
   process: BoundedProcess;
@@ -32,8 +34,8 @@ const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 export async function startLocalNodes(objects: OperatorObjects, dir: string, extraOrigins: string[]): Promise<LocalNode[]> {
   const list = parseNodeList(JSON.parse(objects.configData['nodes.json'] ?? '{}'));
   const certDir = path.join(dir, 'certs');
-  const ports = new Map<string, { port: number; tlsPort: number }>();
-  for (const node of list.nodes) ports.set(node.name, { port: await freePort(), tlsPort: await freePort() });
+  const ports = new Map<string, { port: number; tlsPort: number; adminPort: number }>();
+  for (const node of list.nodes) ports.set(node.name, { port: await freePort(), tlsPort: await freePort(), adminPort: await freePort() });
   const urls = (name: string) => {
     const p = ports.get(name)!;
     return { websocketUrl: `ws://127.0.0.1:${p.port}/xmpp-websocket`, boshUrl: `http://127.0.0.1:${p.port}/http-bind` };
@@ -56,6 +58,8 @@ export async function startLocalNodes(objects: OperatorObjects, dir: string, ext
     const config = {
       ...written,
       listen: { ...written.listen, host: '127.0.0.1', port: p.port, tlsPort: cert ? p.tlsPort : 0, certDir },
+      // The operator's pods listen on every address; here, loopback only.
+      admin: { ...written.admin, host: '127.0.0.1', port: p.adminPort },
       allowedOrigins: [...((written.allowedOrigins as unknown as string[] | undefined) ?? []), ...extraOrigins],
       discovery: { ...written.discovery, nodesFile, publicScheme: 'plain' },
     };

@@ -117,7 +117,7 @@ describe('upstream failures', () => {
     expect(res.status).toBe(200);
     expect(res.body.attrs).toMatchObject({ type: 'terminate', condition: 'remote-connection-failed' });
     expect(gateway.connections.bosh).toBe(0);
-    const metrics = await (await fetch(gateway.url('/metrics'))).text();
+    const metrics = await (await fetch(gateway.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/xwg_upstream_connect_failures_total [1-9]/);
   });
 

@@ -56,7 +56,7 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
 }
 
 async function metrics(): Promise<string> {
-  return (await fetch(gateway.url('/metrics'))).text();
+  return (await fetch(gateway.adminUrl('/metrics'))).text();
 }
 
 async function inactivityCount(): Promise<number> {
@@ -401,7 +401,7 @@ describe('refusals', () => {
     expect(lone.ended).not.toBe('timeout');
     expect(lone.text).toMatch(/condition='bad-request'/);
     // The gateway carries on.
-    expect((await httpRequest(gateway.url('/healthz'), undefined, { method: 'GET' })).status).toBe(200);
+    expect((await httpRequest(gateway.adminUrl('/healthz'), undefined, { method: 'GET' })).status).toBe(200);
     const next = new RawBoshSession(url);
     expect((await next.create({ wait: 1 })).body.attrs.sid).toBeDefined();
     await next.terminate();

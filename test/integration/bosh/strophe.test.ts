@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 async function metric(pattern: RegExp): Promise<number> {
-  const text = await (await fetch(gateway.url('/metrics'))).text();
+  const text = await (await fetch(gateway.adminUrl('/metrics'))).text();
   const m = pattern.exec(text);
   return m ? Number(m[1]) : 0;
 }

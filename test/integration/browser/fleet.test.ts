@@ -105,10 +105,10 @@ beforeAll(async () => {
   await writeFile(path.join(certDir, `${DOMAIN}.crt`), leaf.chainPem);
   await writeFile(path.join(certDir, `${DOMAIN}.key`), leaf.keyPem);
   web = await startStaticServer();
-  const free = await freePorts(NODE_NAMES.length * 2);
+  const free = await freePorts(NODE_NAMES.length * 3);
   const nodes = NODE_NAMES.map((name, i) => {
-    tlsPorts[name] = free[2 * i + 1] as number;
-    return { name, host: `${name}.${DOMAIN}`, httpPort: free[2 * i] as number, tlsPort: tlsPorts[name] };
+    tlsPorts[name] = free[3 * i + 1] as number;
+    return { name, host: `${name}.${DOMAIN}`, httpPort: free[3 * i] as number, tlsPort: tlsPorts[name], adminPort: free[3 * i + 2] as number };
   });
   fleet = createFleet({
     nodes,

@@ -12,6 +12,8 @@ export interface FleetNodeSpec {
   host: string;
   httpPort: number;
   tlsPort: number;
+  /** The admin listener (/metrics, /healthz, /readyz). */
+  adminPort: number;
 }
 
 export interface FleetOptions {
@@ -74,6 +76,7 @@ export function createFleet(options: FleetOptions): Fleet {
         nodeName: s.name,
         domains: options.domains,
         listen: { host: '127.0.0.1', port: s.httpPort, tlsPort: s.tlsPort, certDir: options.certDir },
+        admin: { host: '127.0.0.1', port: s.adminPort },
         upstream: { default: { host: options.upstream.host, port: options.upstream.port, tls: 'none' } },
         allowedOrigins: options.allowedOrigins,
         discovery: { publicScheme: 'secure', nodes: nodeList },
@@ -105,7 +108,7 @@ export function createFleet(options: FleetOptions): Fleet {
       forget(name);
     },
     async openConnections(name) {
-      const res = await fetch(`http://127.0.0.1:${spec(name).httpPort}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`http://127.0.0.1:${spec(name).adminPort}/metrics`, { signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
       const read = (t: string) => Number(new RegExp(`^xwg_connections_open\\{transport="${t}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
       return { websocket: read('websocket'), bosh: read('bosh') };

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway } from '../../../dev/harness/gateway.ts';
 import { createTestCa, type TestCa } from '../../../dev/harness/pki.ts';
-import { freePort } from '../../../dev/harness/ports.ts';
+import { freePorts } from '../../../dev/harness/ports.ts';
 import { spawnBounded } from '../../../dev/harness/process.ts';
 import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { CLOSE, OPEN, openRawWebSocket } from '../../../dev/harness/raw-websocket.ts';
@@ -73,7 +73,7 @@ describe('TLS toward the upstream server', () => {
       raw.send(OPEN('example.com'));
       await raw.waitFor(/<remote-connection-failed /);
       await raw.closed;
-      const metrics = await (await fetch(gateway.url('/metrics'))).text();
+      const metrics = await (await fetch(gateway.adminUrl('/metrics'))).text();
       expect(metrics).toMatch(/xwg_upstream_connect_failures_total [1-9]/);
     } finally {
       await gateway.close();
@@ -149,7 +149,7 @@ describe('wss for browsers', () => {
 
 describe('SIGTERM drain of a gateway process', () => {
   async function startCliGateway(nodesFor: (port: number) => unknown[]) {
-    const port = await freePort();
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
     const nodes = nodesFor(port);
     const configPath = path.join(dir, `gw-${port}.yaml`);
     writeFileSync(
@@ -157,6 +157,7 @@ describe('SIGTERM drain of a gateway process', () => {
       JSON.stringify({
         nodeName: 't1',
         listen: { host: '127.0.0.1', port },
+        admin: { port: adminPort },
         upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'starttls', caFile: ca.certPath } },
         discovery: { nodes, publicScheme: 'plain' },
         drain: { deadlineMs: 5_000 },

@@ -154,10 +154,10 @@ describe('XMPP over WebSocket through the gateway', () => {
     expect(closing.connections.websocket).toBe(0);
   });
 
-  it('serves health and Prometheus metrics', async () => {
-    expect((await fetch(gateway.url('/healthz'))).status).toBe(200);
-    expect((await fetch(gateway.url('/readyz'))).status).toBe(200);
-    const metrics = await (await fetch(gateway.url('/metrics'))).text();
+  it('serves health and Prometheus metrics on the admin listener', async () => {
+    expect((await fetch(gateway.adminUrl('/healthz'))).status).toBe(200);
+    expect((await fetch(gateway.adminUrl('/readyz'))).status).toBe(200);
+    const metrics = await (await fetch(gateway.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/xwg_stanzas_total\{transport="websocket",direction="in"\} \d+/);
     expect(metrics).toMatch(/xwg_closes_total\{transport="websocket",reason="client-close"\} \d+/);
     expect(metrics).toMatch(/xwg_refused_total\{transport="websocket",reason="origin"\} 1/);

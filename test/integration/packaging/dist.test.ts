@@ -118,9 +118,10 @@ describe('dist/ with production dependencies only', () => {
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('ok');
   });
 
-  it('runs a gateway node that answers /healthz and drains on SIGTERM', async () => {
-    const [port] = await freePorts(1);
-    const child = spawn(process.execPath, ['dist/cli/main.js', 'gateway', `--listen.port=${port}`, '--upstream.default.host=127.0.0.1', '--drain.deadlineMs=1000'], {
+  it('runs a gateway node that answers /healthz on its admin port and drains on SIGTERM', async () => {
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const args = ['dist/cli/main.js', 'gateway', `--listen.port=${port}`, `--admin.port=${adminPort}`, '--upstream.default.host=127.0.0.1', '--drain.deadlineMs=1000'];
+    const child = spawn(process.execPath, args, {
       cwd: app,
       env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TMPDIR: '/tmp' },
       ...(asImageUser ? { uid: IMAGE_UID, gid: IMAGE_UID } : {}),
@@ -132,7 +133,7 @@ describe('dist/ with production dependencies only', () => {
     try {
       let body = '';
       for (let i = 0; i < 100 && body !== 'ok'; i++) {
-        body = await fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) => (await r.text()).trim()).catch(() => '');
+        body = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then(async (r) => (await r.text()).trim()).catch(() => '');
         if (body !== 'ok') await new Promise((r) => setTimeout(r, 100));
       }
       expect(body, output).toBe('ok');

@@ -158,13 +158,14 @@ export async function certRotationScenario(scale: Scale): Promise<void> {
     ]);
     const kubelet = syncVolumes(api, volumes, 300);
     await eventually('volumes written', async () => [...volumes.values()].every((v) => v.swaps.length > 0), 30_000);
-    const [httpPort, tlsPort] = (await freePorts(2)) as [number, number];
+    const [httpPort, tlsPort, adminPort] = (await freePorts(3)) as [number, number, number];
     const configPath = path.join(c.dir, 'gateway.json');
     await writeFile(
       configPath,
       JSON.stringify({
         nodeName: 'a',
         listen: { host: '127.0.0.1', port: httpPort, tlsPort, certDir, defaultCert: `${FAST}-a` },
+        admin: { port: adminPort },
         upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } },
       }),
     );

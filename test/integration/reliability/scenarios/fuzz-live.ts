@@ -292,7 +292,7 @@ export function fuzzLiveSuite(scale: Scale): void {
         });
         expect(violations.slice(0, 10)).toEqual([]);
         expect(canary.stats().failures).toBe(0);
-        expect((await fetch(fleet.node('a').url('/healthz'))).status).toBe(200);
+        expect((await fetch(fleet.node('a').adminUrl('/healthz'))).status).toBe(200);
       },
       size.testMs,
     );

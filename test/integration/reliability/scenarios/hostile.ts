@@ -211,7 +211,7 @@ export function hostileSuite(scale: Scale): void {
           });
           rounds.push({ transport: 'websocket', round, ...fleet.node('a').memory() });
         }
-        const health = await fetch(fleet.node('a').url('/healthz'));
+        const health = await fetch(fleet.node('a').adminUrl('/healthz'));
         report('hostile inputs: WebSocket', {
           attacks: wsAttacks.length,
           sent: wsAttacks.length * size.reps,

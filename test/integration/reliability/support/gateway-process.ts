@@ -9,11 +9,14 @@ import { spawnBounded, type BoundedProcess, type ExitInfo } from '../../../../de
 export interface GatewayProcess {
   readonly name: string;
   readonly port: number;
+  /** The admin listener (/metrics, /healthz, /readyz). */
+  readonly adminPort: number;
   readonly pid: number;
   readonly process: BoundedProcess;
   url(p?: string): string;
   wsUrl(p?: string): string;
   boshUrl(p?: string): string;
+  adminUrl(p?: string): string;
   /** VmRSS and VmHWM (peak) of the node process, in MiB. */
   memory(): { rssMiB: number; peakMiB: number };
   /** V8 heap in use and memory held outside it (Buffers), in MiB, from the node's own process metrics. */
@@ -32,17 +35,20 @@ export interface GatewayProcessOptions {
   name: string;
   /** Directory for the configuration file. */
   dir: string;
-  /** Raw configuration (as a user writes it); listen.port is filled in. */
+  /** Raw configuration (as a user writes it); listen.port and admin.port are filled in. */
   config: Record<string, unknown>;
   port?: number;
+  adminPort?: number;
   maxLifetimeMs?: number;
 }
 
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
   const port = o.port ?? (await freePort());
+  const adminPort = o.adminPort ?? (await freePort());
   const listen = { host: '127.0.0.1', ...(o.config.listen as Record<string, unknown> | undefined), port };
+  const admin = { host: '127.0.0.1', ...(o.config.admin as Record<string, unknown> | undefined), port: adminPort };
   const configPath = path.join(o.dir, `gateway-${o.name}-${port}.json`);
-  writeFileSync(configPath, JSON.stringify({ nodeName: o.name, ...o.config, listen }, null, 2));
+  writeFileSync(configPath, JSON.stringify({ nodeName: o.name, ...o.config, listen, admin }, null, 2));
   const proc = spawnBounded({
     command: process.execPath,
     args: [path.resolve('src/cli/main.ts'), 'gateway', '--config', configPath],
@@ -53,8 +59,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   // The log level may hide the 'gateway listening' line: wait for the port itself.
   await proc.waitForPort(port, { timeoutMs: 30_000 });
   const base = `127.0.0.1:${port}`;
+  const adminBase = `127.0.0.1:${adminPort}`;
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
-    const text = await (await fetch(`http://${base}/metrics`)).text();
+    const text = await (await fetch(`http://${adminBase}/metrics`)).text();
     for (const line of text.split('\n')) {
       if (!line.startsWith(name)) continue;
       const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
@@ -67,11 +74,13 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   return {
     name: o.name,
     port,
+    adminPort,
     pid: proc.pid,
     process: proc,
     url: (p = '/') => `http://${base}${p}`,
     wsUrl: (p = '/xmpp-websocket') => `ws://${base}${p}`,
     boshUrl: (p = '/http-bind') => `http://${base}${p}`,
+    adminUrl: (p = '/metrics') => `http://${adminBase}${p}`,
     memory() {
       const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
