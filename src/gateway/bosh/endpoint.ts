@@ -6,13 +6,25 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../../shared/gateway-config/schema.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { OriginPolicy } from '../server/origin.ts';
-import type { RequestContext } from '../server/context.ts';
+import { clientLeg, type RequestContext } from '../server/context.ts';
+import type { ClientLeg } from '../upstream/types.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import type { UpstreamStream } from '../upstream/types.ts';
 import { BodyReader } from './body.ts';
 import { BoshManager } from './manager.ts';
 import type { BoshResponse } from './session.ts';
 import { drainUntil } from '../server/drain.ts';
+import { escapeXml } from '../xml/escape.ts';
+
+/** The short page a GET on a BOSH path answers with. */
+export function endpointPage(path: string): string {
+  const p = escapeXml(path);
+  return (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>XMPP BOSH endpoint</title></head><body>\n' +
+    `<h1>XMPP BOSH endpoint</h1>\n<p>This is an XMPP over BOSH endpoint (XEP-0124, XEP-0206) at <code>${p}</code>: ` +
+    'set it as the BOSH URL of an XMPP client, which talks to it with POST requests.</p>\n</body></html>\n'
+  );
+}
 
 export interface BoshEndpointOptions {
   config: GatewayConfig;
@@ -42,6 +54,8 @@ export class BoshEndpoint {
   private readonly started = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private creatingSecure = false;
+  /** The client leg of the request now creating a session (its upstream carries that address). */
+  private creatingClient: (() => ClientLeg) | undefined;
   private lastRequestAt = 0;
   private readonly log: Logger;
 
@@ -84,6 +98,7 @@ export class BoshEndpoint {
               failed: (condition, text) => this.manager.upstreamFailed(sid, condition, text, now()),
             },
             log,
+            this.creatingClient?.(),
           );
           this.upstreams.set(sid, upstream);
           upstream.open(attrs);
@@ -167,8 +182,17 @@ export class BoshEndpoint {
         .end();
       return;
     }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      // As Prosody and ejabberd do: monitors and client set-up screens probe the URL. No session is made.
+      const page = endpointPage((req.url ?? '/').split('?', 1)[0]!);
+      res
+        .writeHead(200, { ...cors, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' })
+        .end(req.method === 'GET' ? page : undefined);
+      req.resume();
+      return;
+    }
     if (req.method !== 'POST') {
-      res.writeHead(405, { ...cors, Allow: 'POST, OPTIONS', 'Content-Type': 'text/plain; charset=utf-8' }).end('BOSH takes POST requests\n');
+      res.writeHead(405, { ...cors, Allow: 'GET, HEAD, POST, OPTIONS', 'Content-Type': 'text/plain; charset=utf-8' }).end('BOSH takes POST requests\n');
       req.resume();
       return;
     }
@@ -188,8 +212,10 @@ export class BoshEndpoint {
       }
       // A session created by this request opens its upstream synchronously: openUpstream reads this.
       this.creatingSecure = context.secure;
+      this.creatingClient = () => clientLeg(req, context);
       this.manager.handle(result, reply, context.clientAddress, performance.now());
       this.creatingSecure = false;
+      this.creatingClient = undefined;
     };
     req.on('data', (chunk: Buffer) => {
       if (done) return;

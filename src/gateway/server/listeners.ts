@@ -44,11 +44,17 @@ export interface Listeners {
 }
 
 const sources = new WeakMap<object, ProxyAddress>();
+const destinations = new WeakMap<object, ProxyAddress>();
 
 /** The client address a PROXY header announced for this socket (the raw socket or the TLS socket over it). */
 export function proxySourceOf(socket: object): ProxyAddress | undefined {
   // A TLS server wraps the raw socket it was given; Node keeps it as `_parent`.
   return sources.get(socket) ?? sources.get((socket as { _parent?: object })._parent ?? socket);
+}
+
+/** The address the client reached at the proxy in front, as its PROXY header announced it. */
+export function proxyDestinationOf(socket: object): ProxyAddress | undefined {
+  return destinations.get(socket) ?? destinations.get((socket as { _parent?: object })._parent ?? socket);
 }
 
 /**
@@ -118,9 +124,10 @@ export function createListeners(options: ListenersOptions): Listeners {
       socket.on('error', () => {});
       pending.add(socket);
       acceptWithProxyProtocol(socket, headersTimeout).then(
-        ({ source }) => {
+        ({ source, destination }) => {
           pending.delete(socket);
           if (source) sources.set(socket, source);
+          if (destination) destinations.set(socket, destination);
           target.emit('connection', socket);
         },
         (err: unknown) => {

@@ -2,6 +2,7 @@
 // and the one place that reads such a header off a raw socket.
 // https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
 import net from 'node:net';
+import { normalizeAddress } from './client-address.ts';
 
 export interface ProxyAddress {
   readonly address: string;
@@ -174,6 +175,8 @@ export interface ProxyAccepted {
   readonly version: 1 | 2;
   /** The client as the proxy saw it; undefined for LOCAL/UNKNOWN (health checks): keep the socket's own peer. */
   readonly source: ProxyAddress | undefined;
+  /** The address the client reached at the proxy; undefined with `source`. */
+  readonly destination: ProxyAddress | undefined;
 }
 
 /**
@@ -211,7 +214,7 @@ export function acceptWithProxyProtocol(socket: net.Socket, timeoutMs: number, o
           cleanup();
           const rest = received.subarray(result.headerLength);
           if (rest.length > 0) socket.unshift(rest);
-          resolve({ socket, version: result.version, source: result.source });
+          resolve({ socket, version: result.version, source: result.source, destination: result.destination });
           return;
         }
       }
@@ -222,4 +225,117 @@ export function acceptWithProxyProtocol(socket: net.Socket, timeoutMs: number, o
     socket.on('close', onEnd);
     socket.on('error', fail);
   });
+}
+
+// -- Encoding: the header the gateway writes towards its upstream (same specification, §2.1 and §2.2).
+
+/** What a PROXY header tells the receiver about the client's connection. */
+export interface ProxyHeaderFields {
+  /** The client; undefined (or not an IP) gives v1 UNKNOWN / v2 LOCAL: the receiver keeps the real peer. */
+  readonly source: { readonly address: string; readonly port: number } | undefined;
+  /** The address the client connected to. */
+  readonly destination: { readonly address: string; readonly port: number };
+  /** v2 only: PP2_TYPE_AUTHORITY, the host name the client used (SNI, else Host). */
+  readonly authority?: string | undefined;
+  /** v2 only: PP2_TYPE_SSL, the client's connection was TLS; `tlsVersion` (e.g. "TLSv1.3") when known. */
+  readonly tls?: boolean;
+  readonly tlsVersion?: string | undefined;
+}
+
+/** §2.2.1 and §2.2.5 type values. */
+export const PP2_TYPE_AUTHORITY = 0x02;
+export const PP2_TYPE_SSL = 0x20;
+export const PP2_SUBTYPE_SSL_VERSION = 0x21;
+const PP2_CLIENT_SSL = 0x01;
+
+/** Both ends as one family: an IPv4 end beside an IPv6 one becomes IPv4-mapped IPv6. */
+function endpoints(f: ProxyHeaderFields): { family: 4 | 6; src: string; dst: string; sport: number; dport: number } | undefined {
+  if (!f.source) return undefined;
+  // IPv4-mapped addresses (a dual-stack listener) count as IPv4; zones are dropped.
+  const src = normalizeAddress(f.source.address);
+  const dst = normalizeAddress(f.destination.address);
+  if (src === undefined || dst === undefined || !validPort(f.source.port) || !validPort(f.destination.port)) return undefined;
+  const s = net.isIP(src);
+  const d = net.isIP(dst);
+  const mapped = (a: string, fam: number) => (fam === 4 ? `::ffff:${a}` : a);
+  if (s === 4 && d === 4) return { family: 4, src, dst, sport: f.source.port, dport: f.destination.port };
+  return { family: 6, src: mapped(src, s), dst: mapped(dst, d), sport: f.source.port, dport: f.destination.port };
+}
+
+const validPort = (p: number) => Number.isInteger(p) && p >= 0 && p <= 65535;
+
+/** §2.1: "PROXY TCP4|TCP6 src dst sport dport\r\n", or "PROXY UNKNOWN\r\n" when the source is not an IP. */
+export function encodeProxyV1(f: ProxyHeaderFields): Buffer {
+  const e = endpoints(f);
+  if (!e) return Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
+  // RFC 5952 text for IPv6, as the parser reads it back.
+  const text = (a: string) => (e.family === 6 ? new net.SocketAddress({ address: a, family: 'ipv6' }).address : a);
+  return Buffer.from(`PROXY TCP${e.family} ${text(e.src)} ${text(e.dst)} ${e.sport} ${e.dport}\r\n`, 'latin1');
+}
+
+/** §2.2: signature, PROXY (or LOCAL) over TCP, the addresses, then the TLVs. */
+export function encodeProxyV2(f: ProxyHeaderFields): Buffer {
+  const e = endpoints(f);
+  const tlvs: Buffer[] = [];
+  if (e && f.authority) tlvs.push(tlv(PP2_TYPE_AUTHORITY, Buffer.from(f.authority, 'utf8')));
+  if (e && f.tls) {
+    // §2.2.5: client bit field, then a 32-bit verify result: non-zero, as no client certificate was verified.
+    const head = Buffer.from([PP2_CLIENT_SSL, 0, 0, 0, 1]);
+    const sub = f.tlsVersion ? [tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(f.tlsVersion, 'latin1'))] : [];
+    tlvs.push(tlv(PP2_TYPE_SSL, Buffer.concat([head, ...sub])));
+  }
+  const addressLength = !e ? 0 : e.family === 4 ? 12 : 36;
+  const tlvLength = tlvs.reduce((n, t) => n + t.length, 0);
+  const out = Buffer.alloc(V2_FIXED + addressLength + tlvLength);
+  V2_SIGNATURE.copy(out, 0);
+  if (!e) {
+    // LOCAL: the receiver uses the connection's own endpoints (§2.2, command 0x0), family UNSPEC.
+    out[12] = 0x20;
+    out[13] = 0x00;
+    return out;
+  }
+  out[12] = 0x21;
+  out[13] = e.family === 4 ? 0x11 : 0x21;
+  out.writeUInt16BE(addressLength + tlvLength, 14);
+  let at = V2_FIXED;
+  if (e.family === 4) {
+    at = writeIpv4(out, at, e.src);
+    at = writeIpv4(out, at, e.dst);
+  } else {
+    at = writeIpv6(out, at, e.src);
+    at = writeIpv6(out, at, e.dst);
+  }
+  at = out.writeUInt16BE(e.sport, at);
+  at = out.writeUInt16BE(e.dport, at);
+  for (const t of tlvs) at += t.copy(out, at);
+  return out;
+}
+
+function tlv(type: number, value: Buffer): Buffer {
+  const b = Buffer.alloc(3 + value.length);
+  b[0] = type;
+  b.writeUInt16BE(value.length, 1);
+  value.copy(b, 3);
+  return b;
+}
+
+function writeIpv4(out: Buffer, at: number, address: string): number {
+  for (const part of address.split('.')) out[at++] = Number(part);
+  return at;
+}
+
+function writeIpv6(out: Buffer, at: number, address: string): number {
+  // Expand "::" and a dotted IPv4 tail into eight 16-bit groups.
+  let text = address;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::') as [string, string | undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  for (const g of groups) at = out.writeUInt16BE(parseInt(g, 16), at);
+  return at;
 }

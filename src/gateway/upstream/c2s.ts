@@ -1,22 +1,38 @@
 // One client's stream to the upstream XMPP server over c2s TCP (RFC 6120), with STARTTLS negotiated
 // by the gateway (§5), direct TLS (XEP-0368) or plain TCP, and whitespace keepalives (§4.6.1).
+// The servers of the upstream are tried in turn until one connects; a PROXY header, when configured,
+// is the first thing written on the connection, before any TLS.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { UpstreamServer } from '../../shared/gateway-config/schema.ts';
+import type { UpstreamProxyProtocol, UpstreamServer, UpstreamTlsMode } from '../../shared/gateway-config/schema.ts';
 import { STREAMS_NS, type StreamErrorCondition } from '../errors.ts';
 import { xmlAttributes } from '../xml/escape.ts';
 import type { XmlLimits } from '../xml/limits.ts';
 import { withoutChildren } from '../xml/standalone-element.ts';
 import { StreamScanner, type StreamHeader, type TopLevelElement } from '../xml/stream-scanner.ts';
-import type { StreamOpenAttributes, UpstreamEvents, UpstreamStream } from './types.ts';
+import { UpstreamError, type UpstreamErrorCode } from './codes.ts';
+import { withCode } from '../../shared/errors/codes.ts';
+import { proxyHeaderFor } from './proxy-header.ts';
+import { SM_NS, withoutLocation } from './sm-location.ts';
+import type { Target } from './srv.ts';
+import type { ClientLeg, StreamOpenAttributes, UpstreamEvents, UpstreamStream } from './types.ts';
 
 const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
 
 export interface C2sOptions {
+  /** TLS settings (serverName, insecureSkipVerify) shared by every server of the upstream. */
   server: UpstreamServer;
   /** PEM CA bundle, already read from server.caFile. */
   ca?: string | undefined;
+  /** The servers to try for `domain`, best first; rejects with an UpstreamError (DNS) when there are none. */
+  targets: (domain: string) => Promise<readonly Target[]>;
+  /** Told how each server fared (failover back-off). */
+  onAttempt?: (target: Target, ok: boolean) => void;
+  proxyProtocol: UpstreamProxyProtocol;
+  /** Host name lookup for net.connect (the configured DNS servers); default: the system resolver. */
+  lookup?: net.LookupFunction | undefined;
+  /** Per server: TCP connect (and direct TLS), and again from there to the first stream features. */
   connectTimeoutMs: number;
   whitespaceKeepaliveMs: number;
   limits: XmlLimits;
@@ -37,14 +53,21 @@ export class C2sStream implements UpstreamStream {
   /** Client data written before the stream is usable (connect, STARTTLS). */
   private queue: string[] = [];
   private secured = false;
+  /** How the connected server does TLS (the server's own, or its SRV service's). */
+  private mode: UpstreamTlsMode = 'starttls';
+  private target: Target | undefined;
+  private readonly client: ClientLeg | undefined;
+  /** From connect to the first features (the upstream must not leave a client waiting forever). */
+  private openTimer: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private readonly scanner: StreamScanner;
   bytesIn = 0;
   bytesOut = 0;
 
-  constructor(domain: string, options: C2sOptions, events: UpstreamEvents, log: Logger) {
+  constructor(domain: string, options: C2sOptions, events: UpstreamEvents, log: Logger, client?: ClientLeg) {
     this.domain = domain;
     this.options = options;
+    this.client = client;
     this.events = events;
     this.log = log;
     this.scanner = new StreamScanner(options.limits, {
@@ -94,6 +117,7 @@ export class C2sStream implements UpstreamStream {
   destroy(): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
+    this.clearOpenTimer();
     this.stopKeepalive();
     this.socket?.destroy();
   }
@@ -108,27 +132,85 @@ export class C2sStream implements UpstreamStream {
   }
 
   private connect(): void {
-    const { server } = this.options;
-    const mode = server.tls ?? 'starttls';
-    const port = server.port ?? (mode === 'directTLS' ? 5223 : 5222);
-    const started = performance.now();
     this.phase = 'connecting';
-    const socket =
-      mode === 'directTLS'
-        ? tls.connect({ host: server.host, port, ...this.tlsOptions(), ALPNProtocols: ['xmpp-client'] })
-        : net.connect({ host: server.host, port });
-    this.socket = socket;
-    socket.setNoDelay(true);
-    const timer = setTimeout(() => this.fail('remote-connection-failed', `connect to ${server.host}:${port} timed out`), this.options.connectTimeoutMs);
-    timer.unref();
-    socket.once(mode === 'directTLS' ? 'secureConnect' : 'connect', () => {
+    this.options.targets(this.domain).then(
+      (targets) => this.dial(targets, 0, []),
+      (err: unknown) => {
+        if (err instanceof UpstreamError) this.fail('remote-connection-failed', `upstream for ${this.domain}: ${err.message}`, err.code);
+        else this.fail('remote-connection-failed', `upstream for ${this.domain}: ${err instanceof Error ? err.message : String(err)}`, 'XWG_GW_UPSTREAM_CONNECT_FAILED');
+      },
+    );
+  }
+
+  /** Tries targets[i]; on a failed connect (or direct TLS handshake) moves on to the next. */
+  private dial(targets: readonly Target[], i: number, errors: string[]): void {
+    if (this.phase !== 'connecting') return;
+    const target = targets[i];
+    if (!target) {
+      const hint = this.options.proxyProtocol !== 'none' ? ` (a PROXY ${this.options.proxyProtocol} header was sent first: does the server expect one?)` : '';
+      this.fail('remote-connection-failed', `no upstream server reachable: ${errors.join('; ')}${hint}`, 'XWG_GW_UPSTREAM_CONNECT_FAILED', false);
+      return;
+    }
+    const { connectTimeoutMs, lookup } = this.options;
+    const started = performance.now();
+    const where = `${target.host}:${target.port}`;
+    const raw = net.connect({ host: target.host, port: target.port, ...(lookup ? { lookup } : {}) });
+    raw.setNoDelay(true);
+    this.socket = raw;
+    let settled = false;
+    const giveUp = (reason: string) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      raw.destroy();
+      if (this.phase !== 'connecting') return;
+      this.options.onAttempt?.(target, false);
+      this.options.onConnect?.(0, false);
+      errors.push(`${where}: ${reason}`);
+      if (i + 1 < targets.length) this.log.warn(withCode('XWG_GW_UPSTREAM_CONNECT_FAILED', { upstream: where, reason }), 'upstream server failed; trying the next');
+      this.dial(targets, i + 1, errors);
+    };
+    const onError = (err: Error) => giveUp(err.message);
+    const onClose = () => giveUp('connection closed');
+    const onTlsClose = () => giveUp('connection closed during the TLS handshake');
+    const timer = setTimeout(() => giveUp(`no connection within ${connectTimeoutMs} ms`), connectTimeoutMs);
+    timer.unref();
+    raw.once('error', onError);
+    raw.once('close', onClose);
+    const connected = (socket: net.Socket) => {
+      if (settled || this.phase !== 'connecting') return;
+      settled = true;
+      clearTimeout(timer);
+      raw.off('error', onError).off('close', onClose);
+      socket.off('error', onError).off('close', onTlsClose);
+      this.target = target;
+      this.mode = target.tls;
+      this.secured = target.tls === 'directTLS';
+      this.options.onAttempt?.(target, true);
       this.options.onConnect?.((performance.now() - started) / 1000, true);
-      if (mode === 'directTLS') this.secured = true;
-      this.log.debug({ upstream: `${server.host}:${port}`, mode }, 'upstream connected');
+      this.log.debug({ upstream: where, mode: target.tls, proxyProtocol: this.options.proxyProtocol }, 'upstream connected');
+      this.attach(socket);
+      this.openTimer = setTimeout(() => {
+        this.openTimer = undefined;
+        this.fail('remote-connection-failed', `upstream ${where} sent no stream features within ${connectTimeoutMs} ms`, 'XWG_GW_UPSTREAM_OPEN_TIMEOUT');
+      }, connectTimeoutMs);
+      this.openTimer.unref();
       this.writeRaw(this.header());
+    };
+    raw.once('connect', () => {
+      // The PROXY header comes before anything else, TLS included (proxy-protocol.txt §2).
+      const header = proxyHeaderFor(this.options.proxyProtocol, this.client);
+      if (header) raw.write(header);
+      if (target.tls !== 'directTLS') {
+        connected(raw);
+        return;
+      }
+      const secure = tls.connect({ socket: raw, ...this.tlsOptions(), ALPNProtocols: ['xmpp-client'] });
+      this.socket = secure;
+      secure.once('error', onError);
+      secure.once('close', onTlsClose);
+      secure.once('secureConnect', () => connected(secure));
     });
-    this.attach(socket);
   }
 
   private attach(socket: net.Socket): void {
@@ -138,8 +220,17 @@ export class C2sStream implements UpstreamStream {
     });
     socket.on('error', (err) => this.fail('remote-connection-failed', `upstream: ${err.message}`));
     socket.on('close', () => {
-      if (this.phase !== 'done' && this.phase !== 'closing') this.fail('remote-connection-failed', 'upstream connection lost');
-      else this.phase = 'done';
+      if (this.phase === 'done' || this.phase === 'closing') {
+        this.phase = 'done';
+        return;
+      }
+      const where = this.target ? `${this.target.host}:${this.target.port}` : 'upstream';
+      if (this.bytesIn > 0) this.fail('remote-connection-failed', 'upstream connection lost');
+      else if (this.options.proxyProtocol !== 'none') {
+        this.fail('remote-connection-failed', `${where} closed the connection without a byte after the PROXY ${this.options.proxyProtocol} header: does it expect one?`, 'XWG_GW_UPSTREAM_PROXY_REFUSED');
+      } else {
+        this.fail('remote-connection-failed', `${where} closed the connection before its stream header: does it expect a PROXY header (proxyProtocol)?`, 'XWG_GW_UPSTREAM_CLOSED_BEFORE_STREAM');
+      }
     });
   }
 
@@ -153,8 +244,7 @@ export class C2sStream implements UpstreamStream {
   }
 
   private onHeader(h: StreamHeader): void {
-    const mode = this.options.server.tls ?? 'starttls';
-    if (mode === 'starttls' && !this.secured) return; // features decide; the client never sees this stream
+    if (this.mode === 'starttls' && !this.secured) return; // features decide; the client never sees this stream
     this.events.opened({
       id: h.attributes.id ?? '',
       from: h.attributes.from ?? this.domain,
@@ -164,8 +254,8 @@ export class C2sStream implements UpstreamStream {
   }
 
   private onElement(e: TopLevelElement): void {
-    const mode = this.options.server.tls ?? 'starttls';
-    if (mode === 'starttls' && !this.secured) {
+    if (e.uri === STREAMS_NS && e.local === 'error' && this.phase !== 'open' && this.refusedProxyHeader(e)) return;
+    if (this.mode === 'starttls' && !this.secured) {
       this.negotiateTls(e);
       return;
     }
@@ -176,7 +266,23 @@ export class C2sStream implements UpstreamStream {
       this.events.element(features, 'features');
       return;
     }
+    if (e.local === 'enabled' && e.uri === SM_NS) {
+      this.events.element(withoutLocation(e.xml), 'stanza');
+      return;
+    }
     this.events.element(e.xml, e.uri === STREAMS_NS && e.local === 'error' ? 'error' : 'stanza');
+  }
+
+  /**
+   * A server that does not expect the PROXY header reads it as XML and answers with a parse error before
+   * any features: that is the gateway's configuration, not the client's fault, and is reported as such.
+   */
+  private refusedProxyHeader(e: TopLevelElement): boolean {
+    if (this.options.proxyProtocol === 'none' || !/not-well-formed|invalid-xml|bad-format|restricted-xml|unsupported-encoding/.test(e.xml)) return false;
+    const where = this.target ? `${this.target.host}:${this.target.port}` : 'upstream';
+    this.log.debug({ upstream: where, error: e.xml.slice(0, 512) }, 'upstream stream error before features');
+    this.fail('remote-connection-failed', `${where} refused the PROXY ${this.options.proxyProtocol} header with a stream error: it does not expect one`, 'XWG_GW_UPSTREAM_PROXY_REFUSED');
+    return true;
   }
 
   /** RFC 6120 §5.4: <starttls/>, <proceed/>, TLS handshake, then a fresh stream. */
@@ -212,8 +318,14 @@ export class C2sStream implements UpstreamStream {
     this.fail('remote-connection-failed', `STARTTLS refused by upstream (${e.local})`);
   }
 
+  private clearOpenTimer(): void {
+    if (this.openTimer) clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+  }
+
   private becomeOpen(): void {
     this.phase = 'open';
+    this.clearOpenTimer();
     const queued = this.queue;
     this.queue = [];
     for (const xml of queued) this.writeRaw(xml);
@@ -229,14 +341,16 @@ export class C2sStream implements UpstreamStream {
     this.events.closed();
   }
 
-  private fail(condition: StreamErrorCondition, text: string): void {
+  /** `code`: the error table's code for the log line; `count`: whether this is one more connect failure. */
+  private fail(condition: StreamErrorCondition, text: string, code?: UpstreamErrorCode, count = true): void {
     if (this.phase === 'done' || this.phase === 'closing') return;
     const beforeOpen = this.phase === 'connecting' || this.phase === 'starttls';
     this.phase = 'done';
+    this.clearOpenTimer();
     this.stopKeepalive();
     this.socket?.destroy();
-    if (beforeOpen) this.options.onConnect?.(0, false);
-    this.log.warn({ condition, reason: text }, 'upstream failed');
+    if (beforeOpen && count && this.target) this.options.onConnect?.(0, false);
+    this.log.warn(withCode(code ?? 'XWG_GW_UPSTREAM_FAILED', { condition, reason: text }), 'upstream failed');
     this.events.failed(condition, text);
   }
 

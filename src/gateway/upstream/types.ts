@@ -10,6 +10,23 @@ export interface StreamOpenAttributes {
   version?: string;
 }
 
+/**
+ * The client's own connection, as the upstream is told of it (PROXY protocol): one per WebSocket, one per
+ * BOSH session (the request that created it).
+ */
+export interface ClientLeg {
+  /** The client as determined: PROXY source on our listener, trusted forwarding header, or TCP peer (port 0 when unknown). */
+  readonly source: { readonly address: string; readonly port: number };
+  /** The listener address the client reached (the PROXY destination when a proxy fronts the gateway). */
+  readonly destination: { readonly address: string; readonly port: number };
+  /** The host name the client used: TLS SNI, else the Host header. */
+  readonly authority: string | undefined;
+  /** The client's leg was TLS (to us, or to the first trusted proxy). */
+  readonly tls: boolean;
+  /** Negotiated TLS version when the gateway terminated TLS itself ("TLSv1.3"). */
+  readonly tlsVersion: string | undefined;
+}
+
 export interface UpstreamEvents {
   /** The upstream stream header arrived (after open or restart); `id` and `from` as the server sent them. */
   opened(info: { id: string; from: string; version: string; lang?: string }): void;
@@ -40,4 +57,4 @@ export interface UpstreamStream {
   readonly bytesOut: number;
 }
 
-export type UpstreamFactory = (domain: string, events: UpstreamEvents, log: import('pino').Logger) => UpstreamStream;
+export type UpstreamFactory = (domain: string, events: UpstreamEvents, log: import('pino').Logger, client?: ClientLeg) => UpstreamStream;

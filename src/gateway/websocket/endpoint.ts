@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import { WebSocketConnection } from './connection.ts';
 import { drainUntil } from '../server/drain.ts';
+import { clientLeg } from '../server/context.ts';
 
 export interface WebSocketEndpointOptions {
   config: GatewayConfig;
@@ -73,7 +74,7 @@ export class WebSocketEndpoint {
       metrics.connections.inc({ transport: 'websocket' });
       const connection: WebSocketConnection = new WebSocketConnection(
         ws,
-        { limits: config.limits, router, metrics, log, secure: context.secure, socket },
+        { limits: config.limits, router, metrics, log, secure: context.secure, socket, client: clientLeg(req, context) },
         () => {
           if (!this.connections.delete(connection)) return;
           metrics.connections.dec({ transport: 'websocket' });

@@ -17,11 +17,36 @@ export const UpstreamTlsMode = Type.Union(
 );
 export type UpstreamTlsMode = Static<typeof UpstreamTlsMode>;
 
-export const UpstreamServer = Type.Object(
+export const UpstreamProxyProtocol = Type.Union([Type.Literal('none'), Type.Literal('v1'), Type.Literal('v2')], {
+  description:
+    'PROXY protocol header written as the first bytes of every upstream connection, carrying the client address the gateway determined: none (default), v1 (text) or v2 (binary, with the SNI/Host as PP2_TYPE_AUTHORITY and PP2_TYPE_SSL for TLS clients); the server must expect it',
+});
+export type UpstreamProxyProtocol = Static<typeof UpstreamProxyProtocol>;
+
+/** One of several servers of an upstream, tried as SRV records are (RFC 2782): by priority, then weight. */
+export const UpstreamServerEntry = Type.Object(
   {
     host: Type.String({ minLength: 1, description: 'XMPP server host name or address (c2s)' }),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'c2s port; default 5222, or 5223 with directTLS' })),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'lower is tried first; default 0' })),
+    weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'share among servers of one priority; all 0 (default): in list order' })),
+  },
+  { additionalProperties: false },
+);
+export type UpstreamServerEntry = Static<typeof UpstreamServerEntry>;
+
+export const UpstreamServer = Type.Object(
+  {
+    host: Type.Optional(Type.String({ minLength: 1, description: 'XMPP server host name or address (c2s); neither host nor servers: the domain\'s _xmpp-client._tcp / _xmpps-client._tcp SRV records (RFC 6120 §3.2.1, XEP-0368)' })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'c2s port; default 5222, or 5223 with directTLS' })),
+    servers: Type.Optional(
+      Type.Array(UpstreamServerEntry, {
+        minItems: 1,
+        description: 'several servers instead of host: a failed connect moves on to the next, and a failed server is tried last for upstream.failedServerBackoffMs',
+      }),
+    ),
     tls: Type.Optional(UpstreamTlsMode),
+    proxyProtocol: Type.Optional(UpstreamProxyProtocol),
     caFile: Type.Optional(Type.String({ description: 'PEM file of CA certificates that sign the upstream certificate; default: system CAs' })),
     serverName: Type.Optional(Type.String({ description: 'name checked in the upstream certificate; default: the XMPP domain' })),
     insecureSkipVerify: Type.Optional(Type.Boolean({ description: 'accept any upstream certificate: development only' })),
@@ -130,7 +155,20 @@ export const GatewayConfig = Type.Object(
           default: {},
           description: 'per-domain upstream, overriding the default',
         }),
-        connectTimeoutMs: Millis(10_000, 'TCP connect + TLS handshake limit'),
+        connectTimeoutMs: Millis(10_000, 'limit for one server from TCP connect (with TLS) to its first stream features'),
+        failedServerBackoffMs: Millis(10_000, 'a server whose connect failed is tried after the others for this long'),
+        dns: Type.Object(
+          {
+            servers: Type.Array(Type.String({ minLength: 1 }), {
+              default: [],
+              description: 'DNS servers ("192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53") for SRV records and upstream host names; empty: the system resolver',
+            }),
+            timeoutMs: Millis(2_000, 'time for one DNS query before it is retried'),
+            tries: Type.Integer({ minimum: 1, default: 2, description: 'DNS queries per lookup and server' }),
+            cacheMs: Millis(30_000, 'time an SRV answer (or its failure) is reused for the same domain (0: every connection looks up)'),
+          },
+          { additionalProperties: false, default: {} },
+        ),
         whitespaceKeepaliveMs: Millis(60_000, 'whitespace keepalive toward the upstream (0: off)'),
       },
       { additionalProperties: false, default: {} },

@@ -46,6 +46,16 @@ function semanticIssues(c: GatewayConfig): string[] {
     if (!c.upstream.domains[d] && !c.upstream.default) issues.push(`upstream.default: required, domain ${d} has no upstream.domains entry`);
   }
   if (c.domains.length === 0 && !c.upstream.default) issues.push('upstream.default: required when domains is empty');
+  const upstreams = [...(c.upstream.default ? [['upstream.default', c.upstream.default] as const] : []), ...Object.entries(c.upstream.domains).map(([d, u]) => [`upstream.domains.${d}`, u] as const)];
+  for (const [key, u] of upstreams) {
+    if (u.host !== undefined && u.servers !== undefined) issues.push(`${key}: host and servers are exclusive`);
+    if (u.port !== undefined && u.host === undefined) issues.push(`${key}.port: needs host (each of servers has its own port; SRV records name theirs)`);
+  }
+  for (const s of c.upstream.dns.servers) {
+    if (!/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]*:[0-9a-fA-F:.]+)$/.test(s)) {
+      issues.push(`upstream.dns.servers: ${JSON.stringify(s)} is not an address like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53`);
+    }
+  }
   for (const p of [...c.websocket.paths, ...c.bosh.paths]) {
     if ((c.websocket.enabled && c.websocket.paths.includes(p)) && (c.bosh.enabled && c.bosh.paths.includes(p))) {
       issues.push(`bosh.paths: ${p} is also a websocket path`);

@@ -344,11 +344,24 @@ describe('legacy clients (§17.1: no `ver` in the creation request)', () => {
 });
 
 describe('refusals', () => {
-  it('answers GET and PUT with 405 and an Allow header', async () => {
-    for (const method of ['GET', 'PUT', 'DELETE']) {
-      const res = await httpRequest(url, method === 'GET' ? undefined : '<body/>', { method });
+  it('answers GET with 200 and a page naming the endpoint, creating no session (as Prosody and ejabberd do)', async () => {
+    const before = gateway.connections.bosh;
+    const res = await httpRequest(url, undefined, { method: 'GET' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.text).toContain('XMPP BOSH endpoint');
+    expect(res.text).toContain('<code>/http-bind</code>');
+    const head = await httpRequest(gateway.url('/bosh'), undefined, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect(gateway.connections.bosh).toBe(before);
+  });
+
+  it('answers PUT and DELETE with 405 and an Allow header', async () => {
+    for (const method of ['PUT', 'DELETE']) {
+      const res = await httpRequest(url, '<body/>', { method });
       expect(res.status).toBe(405);
-      expect(res.headers.allow).toBe('POST, OPTIONS');
+      expect(res.headers.allow).toBe('GET, HEAD, POST, OPTIONS');
     }
   });
 
