@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
-import type { UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
+import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
 import type { XmlLimits } from '../xml/limits.ts';
 import { WebSocketSession, type WebSocketAction } from './session.ts';
 
@@ -18,6 +18,8 @@ export interface ConnectionOptions {
   secure: boolean;
   /** The upgraded socket under `ws`: corked while a turn's frames are written, so they leave in one write. */
   socket?: Duplex;
+  /** The client's connection, for the upstream's PROXY header. */
+  client?: ClientLeg;
 }
 
 type Counter = { inc(value?: number): void };
@@ -140,7 +142,7 @@ export class WebSocketConnection {
           this.#upstream?.send(action.xml);
           break;
         case 'openUpstream': {
-          const upstream = this.#options.router.connect(action.domain, this.#upstreamEvents(), this.#log);
+          const upstream = this.#options.router.connect(action.domain, this.#upstreamEvents(), this.#log, this.#options.client);
           this.#upstream = upstream;
           this.#upstreamStats = upstream;
           upstream.open(action.attrs);
