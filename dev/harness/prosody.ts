@@ -70,6 +70,8 @@ export interface ProsodyOptions {
   allowUnencryptedPlain?: boolean;
   /** Extra modules for modules_enabled. */
   extraModules?: string[];
+  /** More addresses for c2s beside 127.0.0.1, e.g. the host end of a real node's veth, where pods reach it. */
+  c2sInterfaces?: string[];
   /** Lua appended to the global section of the config. */
   extraConfig?: string;
   /** Lua appended inside a VirtualHost section, by domain. */
@@ -224,7 +226,7 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
     `c2s_ports = { ${ports.c2s} }`,
-    'c2s_interfaces = { "127.0.0.1" }',
+    `c2s_interfaces = ${luaList(['127.0.0.1', ...(o.c2sInterfaces ?? [])])}`,
     `c2s_direct_tls_ports = { ${ports.directTls ?? ''} }`,
     'legacy_ssl_ports = { }',
     's2s_ports = { }',
@@ -330,7 +332,7 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
       echo: o.echo,
     });
     current = proc;
-    const ready = proc.waitForLine(/Activated service 'c2s' on \[127\.0\.0\.1\]:(\d+)/, { timeoutMs: startTimeoutMs, since: 'now' });
+    const ready = proc.waitForLine(/Activated service 'c2s' on (?:.*, )?\[127\.0\.0\.1\]:(\d+)/, { timeoutMs: startTimeoutMs, since: 'now' });
     const failed = proc.waitForLine(/Failed to open server port|Error binding encrypted port|Address already in use/, {
       timeoutMs: startTimeoutMs + 1_000,
       since: 'now',

@@ -1,13 +1,13 @@
-// One browser WebSocket joined to one upstream c2s stream (RFC 7395).
+// One browser WebSocket joined to one upstream c2s stream (RFC 7395): the I/O shell around WebSocketSession.
+// It owns the sockets, the open timer and the metrics, feeds the machine every event and carries out its actions.
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import type { StreamErrorCondition } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
-import type { ClientLeg, UpstreamStream } from '../upstream/types.ts';
-import { XmlInputError, type XmlLimits } from '../xml/limits.ts';
-import { closeMessage, openMessage, parseClientMessage, streamErrorMessage } from './framing.ts';
+import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
+import type { XmlLimits } from '../xml/limits.ts';
+import { WebSocketSession, type WebSocketAction } from './session.ts';
 
 export interface ConnectionOptions {
   limits: XmlLimits & { maxBufferedBytes: number; openTimeoutMs: number };
@@ -50,235 +50,169 @@ function uncork(connection: WebSocketConnection, socket: Duplex): void {
   socket.uncork();
 }
 
-type State = 'new' | 'open' | 'closed';
+const now = (): number => performance.now();
 
 export class WebSocketConnection {
-  private readonly ws: WebSocket;
-  private readonly options: ConnectionOptions;
-  private readonly log: Logger;
-  private upstream: UpstreamStream | undefined;
-  private domain = '';
-  private state: State = 'new';
-  private readonly counters: Counters;
+  readonly #ws: WebSocket;
+  readonly #options: ConnectionOptions;
+  readonly #log: Logger;
+  readonly #session: WebSocketSession;
+  readonly #counters: Counters;
+  readonly #onEnd: () => void;
+  /** Until the machine asks for it to be closed or destroyed. */
+  #upstream: UpstreamStream | undefined;
+  /** Byte counts of the upstream, kept for the last log line. */
+  #upstreamStats: { bytesIn: number; bytesOut: number } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt: number | undefined;
   /** @internal set while the socket is corked until the next tick */
   corked = false;
-  /** Until the client's <open/> (limits.openTimeoutMs); cleared then, or when the connection ends. */
-  private openTimer: NodeJS.Timeout | undefined;
-
-  private clearOpenTimer(): void {
-    if (this.openTimer) clearTimeout(this.openTimer);
-    this.openTimer = undefined;
-  }
-  get secure(): boolean {
-    return this.options.secure;
-  }
-
-  /** Set by the keepalive sweep; cleared by every pong. */
-  awaitingPong = false;
-  private readonly onEnd: () => void;
 
   constructor(ws: WebSocket, options: ConnectionOptions, onEnd: () => void) {
-    this.ws = ws;
-    this.options = options;
-    this.log = options.log;
-    this.onEnd = onEnd;
-    this.counters = countersFor(options.metrics);
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => {
-      this.awaitingPong = false;
-    });
-    ws.on('close', (code) => this.onSocketClose(code));
-    ws.on('error', (err) => this.log.debug({ err: err.message }, 'websocket error'));
-    // An upgraded socket that never opens a stream only holds resources (slowloris after the upgrade).
-    const openTimeout = options.limits.openTimeoutMs;
-    if (openTimeout > 0) {
-      this.openTimer = setTimeout(() => {
-        this.openTimer = undefined;
-        if (this.state === 'new') this.fatal('connection-timeout', 'no <open/> in time');
-      }, openTimeout);
-      this.openTimer.unref();
-    }
+    this.#ws = ws;
+    this.#options = options;
+    this.#log = options.log;
+    this.#onEnd = onEnd;
+    this.#counters = countersFor(options.metrics);
+    const { router, limits } = options;
+    this.#session = new WebSocketSession({ serves: (domain) => router.serves(domain), limits, openTimeoutMs: limits.openTimeoutMs }, now());
+    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => this.#session.pong());
+    ws.on('close', (code) => this.#apply(this.#session.socketClosed(code)));
+    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'websocket error'));
+    this.#schedule();
+  }
+
+  get secure(): boolean {
+    return this.#options.secure;
   }
 
   /** Sends a ping; a peer that did not answer the previous one is dropped. */
   keepalive(): void {
-    if (this.awaitingPong) {
-      this.log.info('client missed a ping: dropping');
-      this.finish('dead-peer', false);
-      this.ws.terminate();
-      return;
-    }
-    this.awaitingPong = true;
-    this.ws.ping();
+    this.#apply(this.#session.keepalive());
   }
 
   /** The gateway is closing: drop the socket and the upstream (resumable), no goodbye. */
   terminate(): void {
-    this.finish('gateway-closed', false);
-    this.ws.terminate();
+    this.#apply(this.#session.shutdown());
   }
 
   /** Drain: send the client elsewhere (RFC 7395 §3.6.1) or tell it the system is going down. */
   drain(seeOtherUri: string | undefined): void {
-    if (this.state === 'closed') return;
-    if (seeOtherUri) this.sendRaw(closeMessage(seeOtherUri));
-    else this.sendError('system-shutdown');
-    // The upstream is dropped without </stream:stream> so the client can resume (XEP-0198) elsewhere.
-    this.finish(seeOtherUri ? 'see-other-uri' : 'system-shutdown', false);
-    this.ws.close(1000);
+    this.#apply(this.#session.drain(seeOtherUri));
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.state === 'closed') return;
-    if (isBinary) {
-      // §3.2: XMPP is carried in text messages only.
-      this.fatal('unsupported-encoding', 'binary message');
-      return;
-    }
-    const text = data.toString('utf8');
-    let message;
-    try {
-      message = parseClientMessage(text, this.options.limits);
-    } catch (e) {
-      if (e instanceof XmlInputError) this.fatal(e.condition, e.message);
-      else {
-        // A bug must end this stream, never the process that serves every other one.
-        this.log.error({ err: e }, 'unexpected error reading a client message');
-        this.fatal('internal-server-error', 'unexpected error');
-      }
-      return;
-    }
-    switch (message.kind) {
-      case 'open':
-        this.open(message);
-        return;
-      case 'close':
-        this.clientClose();
-        return;
-      case 'element':
-        if (this.state !== 'open' || !this.upstream) {
-          this.fatal('not-authorized', 'element before <open/>');
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.#apply(this.#session.message(isBinary ? '' : data.toString('utf8'), isBinary), data.length);
+  }
+
+  #upstreamEvents(): UpstreamEvents {
+    return {
+      opened: (info) => this.#apply(this.#session.upstreamOpened(info)),
+      element: (xml, kind) => {
+        const buffered = this.#ws.bufferedAmount;
+        if (buffered > this.#options.limits.maxBufferedBytes && this.#session.state !== 'closed') {
+          // A client that does not read: the machine drops it, its session resumable upstream.
+          this.#log.warn({ buffered }, 'client does not read: dropping');
+          this.#apply(this.#session.clientStalled());
           return;
         }
-        this.counters.stanzasIn.inc();
-        this.counters.bytesIn.inc(data.length);
-        this.upstream.send(message.xml);
-    }
-  }
-
-  private open(message: { to: string; version?: string; lang?: string; from?: string }): void {
-    const attrs = {
-      to: message.to,
-      ...(message.version ? { version: message.version } : {}),
-      ...(message.lang ? { lang: message.lang } : {}),
-      ...(message.from ? { from: message.from } : {}),
-    };
-    if (this.upstream) {
-      // A restart keeps the domain the stream was opened for.
-      if (message.to.toLowerCase() !== this.domain) {
-        this.fatal('host-unknown', 'restart to another domain');
-        return;
-      }
-      this.upstream.open(attrs);
-      return;
-    }
-    const { router } = this.options;
-    if (!router.serves(message.to)) {
-      // RFC 6120 §4.9.1.3: the error is delivered within an opened stream (sendError opens it).
-      this.domain = message.to;
-      this.fatal('host-unknown', `domain ${message.to} is not served here`);
-      return;
-    }
-    this.domain = message.to.toLowerCase();
-    this.state = 'open';
-    this.clearOpenTimer();
-    this.upstream = router.connect(
-      this.domain,
-      {
-        opened: (info) => this.sendRaw(openMessage(info)),
-        element: (xml, kind) => this.fromUpstream(xml, kind),
-        closed: () => {
-          this.sendRaw(closeMessage());
-          this.finish('upstream-closed', false);
-          this.ws.close(1000);
-        },
-        failed: (condition, text) => this.fatal(condition, text, false),
+        this.#apply(this.#session.upstreamElement(xml, kind));
       },
-      this.log,
-      this.options.client,
-    );
-    this.upstream.open(attrs);
+      closed: () => this.#apply(this.#session.upstreamClosed()),
+      failed: (condition, text) => this.#apply(this.#session.upstreamFailed(condition, text)),
+    };
   }
 
-  private fromUpstream(xml: string, kind: 'features' | 'stanza' | 'error'): void {
-    if (this.state === 'closed') return;
-    if (this.ws.bufferedAmount > this.options.limits.maxBufferedBytes) {
-      // A client that does not read: drop it, and keep its session resumable upstream.
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'client does not read: dropping');
-      this.finish('slow-consumer', false);
-      this.ws.terminate();
-      return;
+  /** Carries out the machine's actions in order; `bytesIn` is the size of the client message that caused them. */
+  #apply(actions: readonly WebSocketAction[], bytesIn = 0): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'send':
+          this.#send(action.xml);
+          break;
+        case 'deliver':
+          this.#counters.stanzasOut.inc();
+          this.#counters.bytesOut.inc(action.xml.length);
+          this.#send(action.xml);
+          break;
+        case 'forward':
+          this.#counters.stanzasIn.inc();
+          this.#counters.bytesIn.inc(bytesIn);
+          this.#upstream?.send(action.xml);
+          break;
+        case 'openUpstream': {
+          const upstream = this.#options.router.connect(action.domain, this.#upstreamEvents(), this.#log, this.#options.client);
+          this.#upstream = upstream;
+          this.#upstreamStats = upstream;
+          upstream.open(action.attrs);
+          break;
+        }
+        case 'restartUpstream':
+          this.#upstream?.open(action.attrs);
+          break;
+        case 'closeUpstream':
+          this.#upstream?.close();
+          this.#upstream = undefined;
+          break;
+        case 'destroyUpstream':
+          this.#upstream?.destroy();
+          this.#upstream = undefined;
+          break;
+        case 'ping':
+          this.#ws.ping();
+          break;
+        case 'closeSocket':
+          this.#ws.close(1000);
+          break;
+        case 'dropSocket':
+          this.#ws.terminate();
+          break;
+        case 'ended':
+          this.#ended(action);
+          break;
+      }
     }
-    this.counters.stanzasOut.inc();
-    this.counters.bytesOut.inc(xml.length);
-    this.sendRaw(xml);
-    if (kind === 'error') {
-      // §3.6: a stream error is followed by <close/>; the server's </stream:stream> follows upstream.
-      this.sendRaw(closeMessage());
-      this.finish('upstream-stream-error', true);
-      this.ws.close(1000);
-    }
+    this.#schedule();
   }
 
-  private clientClose(): void {
-    this.sendRaw(closeMessage());
-    this.finish('client-close', true);
-    this.ws.close(1000);
+  #ended({ reason, error }: Extract<WebSocketAction, { type: 'ended' }>): void {
+    // Whatever the machine left of the upstream (it already ended its stream) is released.
+    this.#upstream?.destroy();
+    this.#upstream = undefined;
+    if (error?.cause !== undefined) this.#log.error({ err: error.cause }, 'unexpected error reading a client message');
+    if (error !== undefined) this.#log.info({ condition: error.condition, reason: error.text }, 'stream error');
+    if (reason === 'dead-peer') this.#log.info('client missed a ping: dropping');
+    this.#options.metrics.closes.inc({ transport: 'websocket', reason });
+    this.#log.info({ reason, bytesIn: this.#upstreamStats?.bytesOut ?? 0, bytesOut: this.#upstreamStats?.bytesIn ?? 0 }, 'stream ended');
+    this.#onEnd();
   }
 
-  /** A stream error toward the client, then <close/> (RFC 7395 §3.6). */
-  private fatal(condition: StreamErrorCondition, text: string, closeUpstream = true): void {
-    if (this.state === 'closed') return;
-    this.log.info({ condition, reason: text }, 'stream error');
-    this.sendError(condition, text);
-    this.finish(condition, closeUpstream);
-    this.ws.close(1000);
-  }
-
-  private sendError(condition: StreamErrorCondition, text?: string): void {
-    if (this.state === 'new') this.sendRaw(openMessage({ from: this.domain || 'gateway', id: '', version: '1.0' }));
-    this.sendRaw(streamErrorMessage(condition, text));
-    this.sendRaw(closeMessage());
-  }
-
-  private sendRaw(xml: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    const socket = this.options.socket;
+  #send(xml: string): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    const socket = this.#options.socket;
     if (socket && !this.corked) {
       this.corked = true;
       socket.cork();
       process.nextTick(uncork, this, socket);
     }
-    this.ws.send(xml);
+    this.#ws.send(xml);
   }
 
-  /**
-   * Ends the relay once. A clean end closes the upstream stream; otherwise the TCP connection is
-   * dropped without </stream:stream> so the server keeps an XEP-0198 session resumable.
-   */
-  private finish(reason: string, cleanUpstream: boolean): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.clearOpenTimer();
-    if (cleanUpstream) this.upstream?.close();
-    else this.upstream?.destroy();
-    this.options.metrics.closes.inc({ transport: 'websocket', reason });
-    this.log.info({ reason, bytesIn: this.upstream?.bytesOut ?? 0, bytesOut: this.upstream?.bytesIn ?? 0 }, 'stream ended');
-    this.onEnd();
-  }
-
-  private onSocketClose(code: number): void {
-    // The socket went away without <close/>: drop the upstream uncleanly (resumable).
-    this.finish(code === 1000 ? 'socket-closed' : 'connection-lost', false);
+  /** Keeps one timer at the machine's next deadline. */
+  #schedule(): void {
+    const at = this.#session.nextDeadline();
+    if (at === this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === undefined) return;
+    // A timer may fire a little before `at` (coarser clock): tick() then leaves the deadline, and it is set again.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = undefined;
+      this.#apply(this.#session.tick(now()));
+    }, Math.max(1, Math.ceil(at - now())));
+    this.#timer.unref();
   }
 }

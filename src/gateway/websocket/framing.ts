@@ -1,6 +1,6 @@
 // RFC 7395 framing: what a client's WebSocket message is, and the messages the gateway sends.
-import { CLIENT_NS, FRAMING_NS, STREAM_ERROR_NS, STREAMS_NS, type StreamErrorCondition } from '../errors.ts';
-import { escapeXml, xmlAttributes } from '../xml/escape.ts';
+import { CLIENT_NS, FRAMING_NS, STREAMS_NS } from '../errors.ts';
+import { xmlAttributes } from '../xml/escape.ts';
 import { XmlInputError, type XmlLimits } from '../xml/limits.ts';
 import { parseStandaloneElement } from '../xml/standalone-element.ts';
 
@@ -49,9 +49,4 @@ export function openMessage(attrs: { from: string; id: string; version: string; 
 /** §3.6; with see-other-uri the client is sent to another node (§3.6.1). */
 export function closeMessage(seeOtherUri?: string): string {
   return `<close xmlns='${FRAMING_NS}'${xmlAttributes({ 'see-other-uri': seeOtherUri })}/>`;
-}
-
-export function streamErrorMessage(condition: StreamErrorCondition, text?: string): string {
-  const body = text ? `<text xmlns='${STREAM_ERROR_NS}'>${escapeXml(text)}</text>` : '';
-  return `<stream:error xmlns:stream='${STREAMS_NS}'><${condition} xmlns='${STREAM_ERROR_NS}'/>${body}</stream:error>`;
 }

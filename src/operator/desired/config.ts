@@ -8,7 +8,7 @@ import { ConfigError, parseGatewayConfig, parseNodeList } from '../../shared/gat
 import { CodedError } from '../../shared/errors/codes.ts';
 import type { GatewayConfig, NodeList, UpstreamServer } from '../../shared/gateway-config/schema.ts';
 import { hashOf } from './hash.ts';
-import { CERT_DIR, CONFIG_DIR, HTTPS_PORT, HTTP_PORT, NODES_FILE, UPSTREAM_CA_DIR } from './names.ts';
+import { ADMIN_PORT, CERT_DIR, CONFIG_DIR, HTTPS_PORT, HTTP_PORT, NODES_FILE, UPSTREAM_CA_DIR } from './names.ts';
 import type { ResolvedNode } from './types.ts';
 
 /** A CA bundle the upstream connections need, mounted into every node pod. */
@@ -95,6 +95,8 @@ export function gatewayConfigFor(gw: XmppWebGateway, node: ResolvedNode): Record
       certDir: CERT_DIR,
       defaultCert: node.name,
     },
+    // Every address of the pod, for the kubelet's probes and Prometheus; the Services never route to it.
+    admin: { host: '0.0.0.0', port: ADMIN_PORT },
     ...(spec.allowedOrigins && spec.allowedOrigins.length > 0 ? { allowedOrigins: [...spec.allowedOrigins] } : {}),
     websocket: { enabled: spec.websocket?.enabled ?? true, ...(spec.websocket ? { paths: [...spec.websocket.paths] } : {}) },
     bosh: defined({

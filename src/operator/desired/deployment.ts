@@ -6,7 +6,7 @@ import { GatewayConfig } from '../../shared/gateway-config/schema.ts';
 import { upstreamCaMounts } from './config.ts';
 import { hashOf } from './hash.ts';
 import { labelsFor, objectMeta, selectorFor, sortKeys } from './labels.ts';
-import { CERT_DIR, CONFIG_DIR, CONFIG_HASH_ANNOTATION, HTTPS_PORT, HTTP_PORT, NODES_FILE, configFileName, names } from './names.ts';
+import { ADMIN_PORT, ADMIN_PORT_NAME, CERT_DIR, CONFIG_DIR, CONFIG_HASH_ANNOTATION, HTTPS_PORT, HTTP_PORT, NODES_FILE, configFileName, names } from './names.ts';
 import type { ResolvedNode } from './types.ts';
 
 /** The gateway's own drain deadline, for when spec.drainSeconds is unset. */
@@ -130,12 +130,15 @@ export function deploymentFor(gw: XmppWebGateway, node: ResolvedNode, opts: { de
     ports: [
       { name: 'https', containerPort: HTTPS_PORT, protocol: 'TCP', ...(hostPort ? { hostPort: servicePorts.https } : {}) },
       { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP', ...(hostPort && servicePorts.http !== undefined ? { hostPort: servicePorts.http } : {}) },
+      // The admin listener: probes and Prometheus reach it on the pod address; never a host port.
+      { name: ADMIN_PORT_NAME, containerPort: ADMIN_PORT, protocol: 'TCP' },
     ],
     ...(template?.container?.env ? { env: template.container.env as V1Container['env'] } : {}),
     resources: (spec.resources as V1Container['resources']) ?? DEFAULT_RESOURCES,
-    startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 30, timeoutSeconds: 2 },
-    livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
-    readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 3 },
+    startupProbe: { httpGet: { path: '/healthz', port: ADMIN_PORT_NAME }, periodSeconds: 2, failureThreshold: 30, timeoutSeconds: 2 },
+    livenessProbe: { httpGet: { path: '/healthz', port: ADMIN_PORT_NAME }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
+    // Fails from the first moment of a drain: the node leaves the published list (a Deployment not ready).
+    readinessProbe: { httpGet: { path: '/readyz', port: ADMIN_PORT_NAME }, periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 3 },
     securityContext: containerSecurityContext(gw),
     volumeMounts: mounts,
   };

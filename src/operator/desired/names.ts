@@ -19,6 +19,12 @@ export const names = {
 /** Container ports of the gateway (listen.port, listen.tlsPort). */
 export const HTTP_PORT = 5280;
 export const HTTPS_PORT = 5443;
+/**
+ * Container port of the gateway's admin listener (admin.port: /metrics, /healthz, /readyz), named
+ * ADMIN_PORT_NAME for probes and PodMonitors. No Service ever exposes it.
+ */
+export const ADMIN_PORT = 9280;
+export const ADMIN_PORT_NAME = 'metrics';
 
 /** Where every node serves the node list (the gateway's NODE_LIST_PATH; a test keeps them equal). */
 export const NODE_LIST_PATH = '/.well-known/xmpp-web-nodes.json';

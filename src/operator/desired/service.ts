@@ -9,6 +9,7 @@ import type { ResolvedNode } from './types.ts';
 
 type ServiceType = 'LoadBalancer' | 'NodePort' | 'ClusterIP';
 
+/** The public ports only: the admin port (metrics, probes) is never a target of any Service. */
 function ports(gw: XmppWebGateway, alwaysHttp: boolean): V1ServicePort[] {
   const p = gw.spec.service?.ports ?? { https: 443 };
   const out: V1ServicePort[] = [{ name: 'https', port: p.https, targetPort: 'https', protocol: 'TCP' }];

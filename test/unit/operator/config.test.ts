@@ -42,6 +42,11 @@ describe('gateway configuration in the ConfigMap', () => {
       const container = deployment!.spec!.template.spec!.containers[0]!;
       expect(container.args).toEqual(['gateway', '--config', `/etc/xwg/config/${node.name}.yaml`]);
       expect(container.volumeMounts).toContainEqual({ name: 'tls', mountPath: `/etc/xwg/certs/${node.name}`, readOnly: true });
+      // Its admin listener is on every pod address, at the container port the probes and PodMonitors name.
+      expect(config.admin).toEqual({ host: '0.0.0.0', port: 9280, publicProbes: false });
+      const metricsPort = container.ports!.find((p) => p.name === 'metrics');
+      expect(metricsPort).toEqual({ name: 'metrics', containerPort: config.admin.port, protocol: 'TCP' });
+      for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) expect(probe!.httpGet!.port).toBe('metrics');
     }
     const list = parseNodeList(JSON.parse(cm!.data!['nodes.json']!));
     expect(list.nodes.map((n) => n.name)).toEqual(nodes.map((n) => n.name));

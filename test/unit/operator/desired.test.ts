@@ -105,8 +105,14 @@ describe('deployments', () => {
       capabilities: { drop: ['ALL'] },
     });
     expect(pod.terminationGracePeriodSeconds).toBe(30);
-    expect(pod.containers[0]!.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(pod.containers[0]!.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(pod.containers[0]!.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(pod.containers[0]!.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(pod.containers[0]!.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(pod.containers[0]!.ports).toEqual([
+      { name: 'https', containerPort: 5443, protocol: 'TCP' },
+      { name: 'http', containerPort: 5280, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9280, protocol: 'TCP' },
+    ]);
     expect(pod.volumes?.find((v) => v.name === 'tmp')).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } });
   });
 
@@ -117,9 +123,11 @@ describe('deployments', () => {
     expect(pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms).toEqual([
       { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['worker-a.dc1.example.org'] }] },
     ]);
+    // The admin port is never a host port: the Kubernetes Node's own address does not serve metrics.
     expect(pod.containers[0]!.ports).toEqual([
       { name: 'https', containerPort: 5443, protocol: 'TCP', hostPort: 443 },
       { name: 'http', containerPort: 5280, protocol: 'TCP', hostPort: 80 },
+      { name: 'metrics', containerPort: 9280, protocol: 'TCP' },
     ]);
     expect(pod.topologySpreadConstraints).toBeUndefined();
   });
@@ -139,6 +147,25 @@ describe('deployments', () => {
 });
 
 describe('services, certificates, ingress', () => {
+  const nodePort = gateway('edge', {
+    ...perKubernetesNode.spec,
+    perKubernetesNode: { nodeSelector: { 'example.org/role': 'edge' }, exposure: 'NodePort', nodePorts: { https: 31443, http: 31080 }, hostFrom: { template: '{nodeName}' } },
+  });
+  const discoveryHost = gateway('chat', { ...twoNodes.spec, discovery: { host: 'web.example.com' }, service: { ports: { https: 443, http: 80 } } });
+  it.each([twoNodes, replicas, perKubernetesNode, nodePort, certManager, multiDomain, discoveryHost].map((g) => [g.metadata.name!, g] as const))(
+    '%s: no Service (node, discovery, NodePort) exposes the admin port',
+    (_name, gw) => {
+      const services = of<V1Service>(desiredObjects(gw, context), 'Service');
+      expect(services.length).toBeGreaterThan(1);
+      for (const s of services) {
+        for (const p of s.spec!.ports!) {
+          expect(p.targetPort, `${s.metadata!.name} ${p.name}`).toMatch(/^https?$/);
+          expect(p.name).toMatch(/^https?$/);
+        }
+      }
+    },
+  );
+
   it('annotates node Services for external-dns, under the given annotations', () => {
     const services = of<V1Service>(desiredObjects(twoNodes, context), 'Service');
     expect(services.map((s) => [s.metadata!.name, s.spec!.type, s.metadata!.annotations])).toEqual([

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closeMessage, openMessage, parseClientMessage, streamErrorMessage } from '../../../src/gateway/websocket/framing.ts';
+import { streamErrorElement } from '../../../src/gateway/stream-rules.ts';
+import { closeMessage, openMessage, parseClientMessage } from '../../../src/gateway/websocket/framing.ts';
 import { XmlInputError } from '../../../src/gateway/xml/limits.ts';
 import { parseStandaloneElement, withoutChildren } from '../../../src/gateway/xml/standalone-element.ts';
 
@@ -59,7 +60,7 @@ describe('RFC 7395 framing', () => {
     expect(closeMessage('wss://t2.example.com/xmpp-websocket')).toBe(
       `<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://t2.example.com/xmpp-websocket'/>`,
     );
-    const error = streamErrorMessage('policy-violation', 'too <big>');
+    const error = streamErrorElement('policy-violation', 'too <big>');
     expect(parseStandaloneElement(error, L).local).toBe('error');
     expect(error).toContain(`<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>`);
     expect(error).toContain('too &lt;big&gt;');
