@@ -15,7 +15,9 @@
 //   - `ejabberdctl register` needs the node running: users are registered after start.
 //   - `connected_users_info` comes from mod_admin_extra (always loaded here).
 //   - PLAIN is offered on unencrypted c2s connections (unless starttls_required); with the
-//     default auth_password_format (plain) SCRAM-SHA-1/256/512 are offered too.
+//     default auth_password_format (plain) SCRAM-SHA-1/256/512 are offered too, and on TLS
+//     (1.2 and 1.3 alike) SCRAM-SHA-*-PLUS with tls-unique. A GS2 'y' flag is accepted even then
+//     (no RFC 5802 §6 downgrade check). DIGEST-MD5 and X-OAUTH2 are disabled, as in Debian's config.
 //   - Certificates are found by name among `certfiles`; one file per certificate and key.
 
 import { execFile } from 'node:child_process';
@@ -219,6 +221,8 @@ function buildConfig(o: EjabberdOptions & { domains: string[] }, ports: Ports): 
     listen,
     auth_method: 'internal',
     auth_password_format: o.authPasswordFormat ?? 'plain',
+    // As Debian's own ejabberd.yml: no DIGEST-MD5 (deprecated, RFC 6331) and no X-OAUTH2 (no tokens here).
+    disable_sasl_mechanisms: ['digest-md5', 'x-oauth2'],
     // Nothing here federates; no s2s listener is configured.
     s2s_access: 'none',
     acme: { auto: false },

@@ -50,7 +50,16 @@ export interface StropheOptions {
   hold?: number;
   /** Time allowed to reach CONNECTED. */
   timeoutMs?: number;
+  /** SASL mechanisms Strophe may use (default: all it has, best first). */
+  mechanisms?: ReadonlyArray<keyof typeof MECHANISMS>;
 }
+
+const MECHANISMS = {
+  PLAIN: Strophe.SASLPlain,
+  'SCRAM-SHA-1': Strophe.SASLSHA1,
+  'SCRAM-SHA-256': Strophe.SASLSHA256,
+  'SCRAM-SHA-512': Strophe.SASLSHA512,
+} as const;
 
 const STATUS_NAMES = Object.fromEntries(Object.entries(Strophe.Status).map(([k, v]) => [v, k])) as Record<number, string>;
 
@@ -78,7 +87,7 @@ export function useNodeXhr(options: Omit<XhrOptions, 'observe'> = {}): { exchang
 /** Logs in with Strophe over BOSH (SASL, stream restart, bind) and resolves once CONNECTED. */
 export async function connectStrophe(options: StropheOptions): Promise<StropheClient> {
   useNodeXhr();
-  const conn = new Strophe.Connection(options.service);
+  const conn = new Strophe.Connection(options.service, options.mechanisms ? { mechanisms: options.mechanisms.map((m) => MECHANISMS[m]) } : {});
   const rawOut: string[] = [];
   const rawIn: string[] = [];
   const statuses: StropheStatus[] = [];

@@ -6,16 +6,38 @@ export interface OnlineClient {
   jid: string;
   /** Stanzas received, in order. */
   received: Element[];
+  /** Every element xmpp.js wrote (nonzas included: <auth/>, <authenticate/>, <enable/>…), in order. */
+  sent: Element[];
   /** Resolves with the next received stanza matching `predicate`. */
   next(predicate: (e: Element) => boolean, timeoutMs?: number): Promise<Element>;
   sendMessage(to: string, body: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function connectXmppJs(options: { service: string; domain: string; username: string; password: string; resource?: string }): Promise<OnlineClient> {
-  const xmpp = client({ ...options, resource: options.resource ?? 'test' });
+export interface XmppJsOptions {
+  service: string;
+  domain: string;
+  username: string;
+  password: string;
+  resource?: string;
+  /** SASL mechanism to use instead of xmpp.js's own choice (e.g. "PLAIN"). */
+  mechanism?: string;
+}
+
+export async function connectXmppJs(options: XmppJsOptions): Promise<OnlineClient> {
+  const { mechanism, ...rest } = options;
+  const credentials =
+    mechanism === undefined
+      ? undefined
+      : (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
+          if (!mechanisms.includes(mechanism)) throw new Error(`${mechanism} not offered (offered: ${mechanisms.join(' ')})`);
+          return authenticate({ username: options.username, password: options.password }, mechanism);
+        };
+  const xmpp = client({ ...rest, resource: options.resource ?? 'test', ...(credentials ? { credentials } : {}) });
   xmpp.reconnect.stop();
   const received: Element[] = [];
+  const sent: Element[] = [];
+  xmpp.on('send', (element: Element) => void sent.push(element));
   const waiters: Array<{ predicate: (e: Element) => boolean; resolve: (e: Element) => void }> = [];
   xmpp.on('error', () => {});
   xmpp.on('stanza', (stanza: Element) => {
@@ -37,6 +59,7 @@ export async function connectXmppJs(options: { service: string; domain: string; 
     xmpp,
     jid,
     received,
+    sent,
     next(predicate, timeoutMs = 10_000) {
       const found = received.find(predicate);
       if (found) {

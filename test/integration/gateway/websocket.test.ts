@@ -1,42 +1,53 @@
-// The WebSocket gateway in front of a real Prosody, with a real third-party client (xmpp.js).
+// The WebSocket gateway in front of real servers (Prosody 0.12 and ejabberd 23.01), with a real third-party
+// client (xmpp.js); the edge cases of the gateway itself run against Prosody only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat } from '../../../dev/compat/matrix.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { freePort } from '../../../dev/harness/ports.ts';
-import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { CLOSE, OPEN, openRawWebSocket } from '../../../dev/harness/raw-websocket.ts';
 import { connectXmppJs } from '../../../dev/harness/xmpp-js.ts';
+import { SERVER_KINDS, SERVER_LABELS, startXmppServer, type ServerKind, type XmppServer } from '../../../dev/harness/xmpp-server.ts';
 
-let prosody: ProsodyServer;
+const USERS = [
+  { user: 'alice', domain: 'example.com', password: 'alice-pw' },
+  { user: 'bob', domain: 'example.com', password: 'bob-pw' },
+  { user: 'carol', domain: 'example2.com', password: 'carol-pw' },
+];
+const setups = {} as Record<ServerKind, { server: XmppServer; gateway: TestGateway }>;
+let prosody: XmppServer;
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  prosody = await startProsody({
-    domains: ['example.com', 'example2.com'],
-    users: [
-      { user: 'alice', domain: 'example.com', password: 'alice-pw' },
-      { user: 'bob', domain: 'example.com', password: 'bob-pw' },
-      { user: 'carol', domain: 'example2.com', password: 'carol-pw' },
-    ],
-  });
-  gateway = await startTestGateway({
-    domains: ['example.com', 'example2.com'],
-    upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } },
-    allowedOrigins: ['https://chat.example.com'],
-    limits: { maxStanzaBytes: 8192 },
-  });
+  for (const kind of SERVER_KINDS) {
+    const server = await startXmppServer(kind, { domains: ['example.com', 'example2.com'], users: USERS });
+    const gw = await startTestGateway({
+      domains: ['example.com', 'example2.com'],
+      upstream: { default: { host: '127.0.0.1', port: server.c2sPort, tls: 'none' } },
+      allowedOrigins: ['https://chat.example.com'],
+      limits: { maxStanzaBytes: 8192 },
+    });
+    setups[kind] = { server, gateway: gw };
+  }
+  ({ server: prosody, gateway } = setups.prosody);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await prosody?.dispose();
+  for (const { server, gateway: gw } of Object.values(setups)) {
+    await gw.close();
+    await server.dispose();
+  }
 });
 
-describe('XMPP over WebSocket through the gateway', () => {
-  it('lets two xmpp.js users log in, exchange presence and messages', async () => {
-    const alice = await connectXmppJs({ service: gateway.wsUrl(), domain: 'example.com', username: 'alice', password: 'alice-pw' });
-    const bob = await connectXmppJs({ service: gateway.wsUrl('/ws'), domain: 'example.com', username: 'bob', password: 'bob-pw' });
+describe.each(SERVER_KINDS.map((kind) => [SERVER_LABELS[kind], kind] as const))('XMPP over WebSocket through the gateway to %s', (_label, kind) => {
+  it('lets two xmpp.js users log in (SCRAM and PLAIN), exchange presence and messages', async ({ task }) => {
+    compat(task, { server: kind, transport: 'websocket', feature: 'scram' }, { server: kind, transport: 'websocket', feature: 'plain' });
+    const gw = setups[kind].gateway;
+    const alice = await connectXmppJs({ service: gw.wsUrl(), domain: 'example.com', username: 'alice', password: 'alice-pw' });
+    const bob = await connectXmppJs({ service: gw.wsUrl('/ws'), domain: 'example.com', username: 'bob', password: 'bob-pw', mechanism: 'PLAIN' });
     try {
       expect(alice.jid).toMatch(/^alice@example\.com\//);
+      expect(alice.sent.find((e) => e.name === 'auth')?.attrs.mechanism).toBe('SCRAM-SHA-1');
+      expect(bob.sent.find((e) => e.name === 'auth')?.attrs.mechanism).toBe('PLAIN');
       const { xml } = await import('@xmpp/client');
       // Directed presence crosses the gateway both ways like any stanza.
       await alice.xmpp.send(xml('presence', { to: bob.jid }));
@@ -57,11 +68,13 @@ describe('XMPP over WebSocket through the gateway', () => {
   });
 
   it('relays the stream to the XMPP domain the client names, not the gateway host', async () => {
-    const carol = await connectXmppJs({ service: gateway.wsUrl(), domain: 'example2.com', username: 'carol', password: 'carol-pw' });
+    const carol = await connectXmppJs({ service: setups[kind].gateway.wsUrl(), domain: 'example2.com', username: 'carol', password: 'carol-pw' });
     expect(carol.jid).toMatch(/^carol@example2\.com\//);
     await carol.stop();
   });
+});
 
+describe('the WebSocket gateway itself (in front of Prosody)', () => {
   it('answers <open/> with the upstream stream attributes and features without STARTTLS', async () => {
     const raw = await openRawWebSocket(gateway.wsUrl());
     raw.send(OPEN('example.com'));
