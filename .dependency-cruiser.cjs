@@ -60,6 +60,13 @@ module.exports = {
       to: { dependencyTypes: ['core'], pathNot: '^(node:)?crypto$' },
     },
     {
+      name: 'operator-desired-generates-no-keys',
+      comment: 'Key generation (the X.509 builder and its ASN.1 schema) lives in src/operator/controller/certificates.',
+      severity: 'error',
+      from: { path: '^src/operator/desired/' },
+      to: { path: '(^|/)node_modules/(@peculiar/|reflect-metadata/)' },
+    },
+    {
       name: 'not-to-unresolvable',
       comment: 'An import that does not resolve fails at run time.',
       severity: 'error',

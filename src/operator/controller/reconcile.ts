@@ -7,26 +7,9 @@ import { CodedError, reasonOf, withCode, type ErrorCode, type Problem } from '..
 import { formatFieldError, validateGatewayResource } from '../api/validate.ts';
 import { API_VERSION, KIND, type XmppWebGateway, type XmppWebGatewayStatus } from '../api/types.ts';
 import { withDefaults } from '../api/defaults.ts';
-import {
-  DesiredStateError,
-  LABEL_NODE,
-  buildDesired,
-  certificatePlan,
-  computeStatus,
-  createCa,
-  issueLeaf,
-  names,
-  observeCertificate,
-  observeDeployment,
-  tlsSecretFor,
-  type CertificateObservation,
-  type CertificatePlan,
-  type DesiredContext,
-  type NodeObservation,
-  type ResolvedNode,
-} from '../desired/index.ts';
-import { discoveryNeedsCertificate } from '../desired/certificate.ts';
+import { DesiredStateError, LABEL_NODE, buildDesired, computeStatus, observeDeployment, type DesiredContext, type NodeObservation, type ResolvedNode } from '../desired/index.ts';
 import { discoveryTlsSecretName, ingressFor } from '../desired/ingress.ts';
+import { Certificates, type CertificateRound } from './certificates/index.ts';
 import { applyReason, isOwnedBy, overlay, sameStatus, withAppliedHash } from './apply.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
@@ -88,12 +71,7 @@ export interface ReconcilerDeps {
   now?: () => Date;
 }
 
-/** Before a certificate's notBefore, clocks of clients may lag: backdate it a little. */
-const BACKDATE_MS = 5 * 60_000;
-const SECRET_REF_RECHECK_MS = 30_000;
 const CACHE_WAIT_MS = 250;
-/** A renewal months away is checked again sooner (the resync also comes by). */
-const MAX_RENEWAL_WAIT_MS = 12 * 3_600_000;
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -115,9 +93,15 @@ class Actions {
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
+  readonly #certificates: Certificates;
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
+    this.#certificates = new Certificates({
+      client: deps.client,
+      ownedSecrets: (gw) => this.#children(gw, SECRETS) as V1Secret[],
+      certificates: () => deps.caches.owned(CERTIFICATES),
+    });
   }
 
   async reconcile(key: string, log: Logger): Promise<ReconcileResult> {
@@ -154,11 +138,13 @@ export class Reconciler {
     const errors: Problem[] = [];
     const actions = new Actions();
     try {
-      const { objects: secrets, plan, observations: selfManagedCerts } = this.#selfManagedSecrets(gw, ctx, now, log, errors, actions);
+      const certificates = this.#certificates.for(gw).prepare({ gw, ctx, nodes: desired.nodes, now, log });
+      errors.push(...certificates.problems);
+      actions.issued.push(...certificates.issued);
 
       // ConfigMap, then the Secrets pods mount, then the rest in the builders' order.
       const [configMap, ...rest] = desired.objects;
-      for (const obj of [configMap!, ...secrets, ...rest]) {
+      for (const obj of [configMap!, ...certificates.secrets, ...rest]) {
         try {
           await this.#apply(gw, obj, log, actions);
         } catch (e) {
@@ -168,8 +154,8 @@ export class Reconciler {
         }
       }
 
-      await this.#prune(gw, desired.objects, desired.nodes, plan, log, errors, actions);
-      return await this.#finish(gw, desired, plan, selfManagedCerts, certManager, errors, now, log);
+      await this.#prune(gw, desired.objects, desired.nodes, certificates, log, errors, actions);
+      return await this.#finish(gw, desired, certificates, certManager, errors, now, log);
     } finally {
       actions.report(this.#d.events, gw as KubernetesObject);
     }
@@ -179,18 +165,13 @@ export class Reconciler {
   async #finish(
     gw: XmppWebGateway,
     desired: { nodes: ResolvedNode[]; problems: string[] },
-    plan: CertificatePlan | undefined,
-    selfManagedCerts: Record<string, CertificateObservation>,
+    round: CertificateRound,
     certManager: boolean,
     errors: Problem[],
     now: Date,
     log: Logger,
   ): Promise<ReconcileResult> {
-    const certificates = plan
-      ? selfManagedCerts
-      : gw.spec.tls?.issuerRef
-        ? this.#certManagerCertificates(gw, desired.nodes)
-        : await this.#secretRefCertificates(gw, desired.nodes);
+    const certificates = await round.observe();
     const status = computeStatus(
       gw,
       {
@@ -210,10 +191,8 @@ export class Reconciler {
       this.#d.events.warning(gw as KubernetesObject, reasonOf('XWG_OP_RECONCILE_FAILED'), 'Reconcile', failure.message);
       throw failure;
     }
-    const waits: number[] = [];
-    if (plan?.nextCheck) waits.push(Math.min(MAX_RENEWAL_WAIT_MS, Math.max(1000, plan.nextCheck.getTime() - now.getTime())));
-    if (Object.values(certificates).some((c) => c.code === 'XWG_OP_TLS_SECRET_MISSING')) waits.push(SECRET_REF_RECHECK_MS);
-    return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : {};
+    const recheck = round.recheckAfterMs(certificates, now);
+    return recheck === undefined ? {} : { requeueAfterMs: recheck };
   }
 
   // -- inputs
@@ -250,85 +229,6 @@ export class Reconciler {
     return out;
   }
 
-  // -- selfManaged certificates
-
-  #selfManagedSecrets(
-    gw: XmppWebGateway,
-    ctx: DesiredContext,
-    now: Date,
-    log: Logger,
-    errors: Problem[],
-    actions: Actions,
-  ): { objects: V1Secret[]; plan?: CertificatePlan; observations: Record<string, CertificateObservation> } {
-    const existing = this.#children(gw, SECRETS) as V1Secret[];
-    const plan = certificatePlan(gw, existing, now, ctx);
-    if (!plan) return { objects: [], observations: {} };
-    const byName = new Map(existing.map((s) => [s.metadata?.name ?? '', s]));
-    const pem = (s: V1Secret | undefined, k: string) => Buffer.from(s?.data?.[k] ?? '', 'base64').toString('utf8');
-    const gateway = `${gw.metadata.namespace}/${gw.metadata.name}`;
-    const objects: V1Secret[] = [];
-    const observations: Record<string, CertificateObservation> = {};
-
-    let ca: { certPem: string; keyPem: string };
-    if (plan.ca.action === 'keep') {
-      const s = byName.get(plan.ca.secretName);
-      ca = { certPem: pem(s, 'tls.crt'), keyPem: pem(s, 'tls.key') };
-    } else {
-      ca = createCa({ commonName: `xmpp-web-gateway ${gateway}`, notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + plan.ca.lifetimeMs) });
-      log.info({ secret: plan.ca.secretName, action: plan.ca.action, reason: plan.ca.reason }, 'issued a CA');
-      actions.issued.push(`CA ${plan.ca.secretName} (${plan.ca.reason})`);
-    }
-    objects.push(tlsSecretFor(gw, plan.ca.secretName, { ...ca, caPem: ca.certPem }));
-
-    for (const leaf of plan.leaves) {
-      const key = leaf.node ?? 'discovery';
-      try {
-        let material: { certPem: string; keyPem: string };
-        if (leaf.action === 'keep') {
-          const s = byName.get(leaf.secretName);
-          material = { certPem: pem(s, 'tls.crt'), keyPem: pem(s, 'tls.key') };
-        } else {
-          material = issueLeaf({ ca, dnsNames: leaf.dnsNames, notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + plan.leafLifetimeMs) });
-          log.info({ secret: leaf.secretName, action: leaf.action, reason: leaf.reason, dnsNames: leaf.dnsNames }, 'issued a certificate');
-          actions.issued.push(`${leaf.secretName} for ${leaf.dnsNames.join(' ')} (${leaf.reason})`);
-        }
-        objects.push(tlsSecretFor(gw, leaf.secretName, { ...material, caPem: ca.certPem }, leaf.node));
-        observations[key] = { ready: true };
-      } catch (e) {
-        errors.push({ code: 'XWG_OP_CERTIFICATE_ISSUE_FAILED', message: `certificate ${leaf.secretName}: ${message(e)}` });
-        observations[key] = { ready: false, code: 'XWG_OP_CERTIFICATE_ISSUE_FAILED', message: message(e) };
-      }
-    }
-    return { objects, plan, observations };
-  }
-
-  #certManagerCertificates(gw: XmppWebGateway, nodes: readonly ResolvedNode[]): Record<string, CertificateObservation> {
-    const informer = this.#d.caches.owned(CERTIFICATES);
-    if (!informer) return {};
-    const ns = gw.metadata.namespace;
-    const get = (name: string) => informer.get(ns, name) as Parameters<typeof observeCertificate>[0];
-    const out: Record<string, CertificateObservation> = {};
-    for (const n of nodes) out[n.name] = observeCertificate(get(n.objectName));
-    if (discoveryNeedsCertificate(withDefaults(gw))) out.discovery = observeCertificate(get(names.discoveryCertificate(gw.metadata.name ?? '')));
-    return out;
-  }
-
-  /** secretRefs: the Secrets are the user's (not cached); read each one. */
-  async #secretRefCertificates(gw: XmppWebGateway, nodes: readonly ResolvedNode[]): Promise<Record<string, CertificateObservation>> {
-    const wanted: [string, string][] = nodes.map((n) => [n.name, n.tlsSecretName]);
-    const full = withDefaults(gw);
-    if (ingressFor(full)) wanted.push(['discovery', discoveryTlsSecretName(full)]);
-    const out: Record<string, CertificateObservation> = {};
-    for (const [key, secretName] of wanted) {
-      const s = await this.#d.client.get<V1Secret>(SECRETS, gw.metadata.namespace, secretName);
-      out[key] =
-        s?.data?.['tls.crt'] && s.data['tls.key']
-          ? { ready: true }
-          : { ready: false, code: 'XWG_OP_TLS_SECRET_MISSING', message: s ? `Secret ${secretName} lacks tls.crt or tls.key` : `Secret ${secretName} not found` };
-    }
-    return out;
-  }
-
   // -- writes
 
   async #apply(gw: XmppWebGateway, obj: KubernetesObject, log: Logger, actions: Actions): Promise<void> {
@@ -359,14 +259,14 @@ export class Reconciler {
     gw: XmppWebGateway,
     objects: readonly KubernetesObject[],
     nodes: readonly ResolvedNode[],
-    plan: CertificatePlan | undefined,
+    certificates: CertificateRound,
     log: Logger,
     errors: Problem[],
     actions: Actions,
   ): Promise<void> {
     const keep = new Set(objects.map((o) => `${typeId(typeOfObject(o))}/${o.metadata?.name}`));
     // Secrets: those of the plan, and every Secret a node or the Ingress mounts (cert-manager writes them).
-    const secretNames = [...(plan ? [plan.ca.secretName, ...plan.leaves.map((l) => l.secretName)] : []), ...nodes.map((n) => n.tlsSecretName)];
+    const secretNames = [...certificates.keepSecretNames, ...nodes.map((n) => n.tlsSecretName)];
     const full = withDefaults(gw);
     if (ingressFor(full)) secretNames.push(discoveryTlsSecretName(full));
     for (const s of secretNames) keep.add(`${typeId(SECRETS)}/${s}`);

@@ -1,5 +1,5 @@
 // selfManaged certificates: which Secrets to (re)issue now, decided from the Secrets that exist. Pure: the
-// controller reads the Secrets, calls certificatePlan, issues what it says with pki.ts, and writes the
+// controller reads the Secrets, calls certificatePlan, issues what it says (controller/certificates), and writes the
 // Secrets built by tlsSecretFor. Renewal happens at two thirds of a certificate's lifetime (as cert-manager
 // does by default), or spec.tls.renewBefore ahead of expiry.
 import { X509Certificate } from 'node:crypto';

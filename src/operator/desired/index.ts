@@ -48,4 +48,3 @@ export { nodeDnsNames } from './certificate.ts';
 export { configHash } from './deployment.ts';
 export { computeStatus, discoveryUrl, observeDeployment, observeCertificate, kubeTime, type ObservedState, type NodeObservation, type CertificateObservation } from './status.ts';
 export { certificatePlan, tlsSecretFor, renewalTime, type CertificatePlan, type CaPlan, type LeafPlan } from './certificate-plan.ts';
-export { createCa, issueLeaf, type IssuedCertificate } from './pki.ts';

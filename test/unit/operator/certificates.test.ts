@@ -4,7 +4,8 @@ import { createServer } from 'node:https';
 import { connect } from 'node:tls';
 import type { V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { certificatePlan, createCa, issueLeaf, renewalTime, tlsSecretFor, type IssuedCertificate } from '../../../src/operator/desired/index.ts';
+import { certificatePlan, renewalTime, tlsSecretFor } from '../../../src/operator/desired/index.ts';
+import { createCa, issueLeaf, type IssuedCertificate } from '../../../src/operator/controller/certificates/pki.ts';
 import { certManager, gateway, multiDomain, twoNodes } from './fixtures.ts';
 
 const DAY = 86_400_000;

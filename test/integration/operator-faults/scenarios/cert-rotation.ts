@@ -10,7 +10,7 @@ import { mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'vitest';
-import { issueLeaf } from '../../../../src/operator/desired/pki.ts';
+import { issueLeaf } from '../../../../src/operator/controller/certificates/pki.ts';
 import { freePorts } from '../../../../dev/cluster/http.ts';
 import { spawnBounded, tailFile, type BoundedProcess } from '../../../../dev/harness/process.ts';
 import { startProsody, type ProsodyServer } from '../../../../dev/harness/prosody.ts';
