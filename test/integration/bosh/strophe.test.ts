@@ -1,44 +1,50 @@
 // BOSH through the gateway with a real third-party client: Strophe.js (on Node, with a test XMLHttpRequest)
-// logs in to a real Prosody, talks to an xmpp.js user on the gateway's WebSocket, and disconnects.
+// logs in to a real server (Prosody 0.12 and ejabberd 23.01, the same suite for each), talks to an xmpp.js
+// user on the gateway's WebSocket, and disconnects.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat } from '../../../dev/compat/matrix.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
-import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { connectStrophe, useNodeXhr, type StropheClient } from '../../../dev/harness/strophe.ts';
 import type { XhrExchange } from '../../../dev/harness/xhr.ts';
 import { connectXmppJs, xml, type OnlineClient } from '../../../dev/harness/xmpp-js.ts';
+import { SERVER_KINDS, SERVER_LABELS, startXmppServer, type ServerKind, type XmppServer } from '../../../dev/harness/xmpp-server.ts';
 
 const ORIGIN = 'https://chat.example.com';
-let prosody: ProsodyServer;
-let gateway: TestGateway;
+const setups = {} as Record<ServerKind, { server: XmppServer; gateway: TestGateway }>;
 let exchanges: XhrExchange[];
 let restoreXhr: () => void;
 
 beforeAll(async () => {
-  prosody = await startProsody({
-    domains: ['example.com', 'example2.com'],
-    users: [
-      { user: 'alice', domain: 'example.com', password: 'alice-pw' },
-      { user: 'bob', domain: 'example.com', password: 'bob-pw' },
-      { user: 'carol', domain: 'example2.com', password: 'carol-pw' },
-    ],
-  });
-  gateway = await startTestGateway({
-    domains: ['example.com', 'example2.com'],
-    upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } },
-    allowedOrigins: [ORIGIN],
-    bosh: { maxWait: 20 },
-  });
+  for (const kind of SERVER_KINDS) {
+    const server = await startXmppServer(kind, {
+      domains: ['example.com', 'example2.com'],
+      users: [
+        { user: 'alice', domain: 'example.com', password: 'alice-pw' },
+        { user: 'bob', domain: 'example.com', password: 'bob-pw' },
+        { user: 'carol', domain: 'example2.com', password: 'carol-pw' },
+      ],
+    });
+    const gateway = await startTestGateway({
+      domains: ['example.com', 'example2.com'],
+      upstream: { default: { host: '127.0.0.1', port: server.c2sPort, tls: 'none' } },
+      allowedOrigins: [ORIGIN],
+      bosh: { maxWait: 20 },
+    });
+    setups[kind] = { server, gateway };
+  }
   // Strophe runs as a page served from ORIGIN would: every request carries that Origin.
   ({ exchanges, restore: restoreXhr } = useNodeXhr({ origin: ORIGIN }));
 });
 
 afterAll(async () => {
   restoreXhr?.();
-  await gateway?.close();
-  await prosody?.dispose();
+  for (const { server, gateway } of Object.values(setups)) {
+    await gateway.close();
+    await server.dispose();
+  }
 });
 
-async function metric(pattern: RegExp): Promise<number> {
+async function metric(gateway: TestGateway, pattern: RegExp): Promise<number> {
   const text = await (await fetch(gateway.adminUrl('/metrics'))).text();
   const m = pattern.exec(text);
   return m ? Number(m[1]) : 0;
@@ -55,9 +61,11 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
 
 const bodyOf = (e: Element) => e.getElementsByTagName('body').item(0)?.textContent ?? '';
 
-describe('Strophe.js over BOSH through the gateway', () => {
-  it('logs in (SASL, stream restart, bind), chats with a WebSocket user both ways, and terminates cleanly', async () => {
-    const restartsBefore = await metric(/xwg_bosh_requests_total\{outcome="payload"\} (\d+)/);
+describe.each(SERVER_KINDS.map((kind) => [SERVER_LABELS[kind], kind] as const))('Strophe.js over BOSH through the gateway to %s', (_label, kind) => {
+  it('logs in (SCRAM, stream restart, bind), chats with a WebSocket user both ways, and terminates cleanly', async ({ task }) => {
+    compat(task, { server: kind, transport: 'bosh', feature: 'scram' });
+    const { gateway } = setups[kind];
+    const restartsBefore = await metric(gateway, /xwg_bosh_requests_total\{outcome="payload"\} (\d+)/);
     let alice: StropheClient | undefined;
     let bob: OnlineClient | undefined;
     try {
@@ -75,7 +83,7 @@ describe('Strophe.js over BOSH through the gateway', () => {
       // the restart carries the new stream's features (bind), and the login went through it.
       const restartAt = alice.rawOut.findIndex((b) => /xmpp:restart="true"/.test(b));
       expect(restartAt).toBeGreaterThan(0);
-      expect(alice.rawOut.slice(0, restartAt).some((b) => /<auth [^>]*mechanism=/.test(b))).toBe(true);
+      expect(alice.rawOut.slice(0, restartAt).some((b) => /<auth [^>]*mechanism="SCRAM-SHA-/.test(b))).toBe(true);
       expect(alice.rawOut.filter((b) => /xmpp:restart="true"/.test(b))).toHaveLength(1);
       const sid = /sid="([^"]+)"/.exec(alice.rawOut[restartAt]!)![1]!;
       expect(alice.rawOut.slice(1).every((b) => b.includes(`sid="${sid}"`))).toBe(true);
@@ -86,7 +94,7 @@ describe('Strophe.js over BOSH through the gateway', () => {
       // Before the restart, the features offered SASL and no STARTTLS (XEP-0206 §4: the gateway hides it).
       expect(alice.rawIn[0]).toMatch(/<mechanisms /);
       expect(alice.rawIn.join('')).not.toMatch(/starttls/);
-      expect(await metric(/xwg_bosh_requests_total\{outcome="payload"\} (\d+)/)).toBeGreaterThan(restartsBefore);
+      expect(await metric(gateway, /xwg_bosh_requests_total\{outcome="payload"\} (\d+)/)).toBeGreaterThan(restartsBefore);
 
       // CORS on every response toward the page's origin.
       const mine = exchanges.filter((e) => e.requestBody.includes(`sid="${sid}"`));
@@ -152,7 +160,7 @@ describe('Strophe.js over BOSH through the gateway', () => {
       expect(gone.attrs.type).toBe('unavailable');
       await eventually(() => gateway.connections.bosh === 0, 'the BOSH session to end');
       await expect(ping()).rejects.toThrow(/service-unavailable|recipient-unavailable|item-not-found/);
-      expect(await metric(/xwg_closes_total\{transport="bosh",reason="client-terminate"\} (\d+)/)).toBeGreaterThanOrEqual(1);
+      expect(await metric(gateway, /xwg_closes_total\{transport="bosh",reason="client-terminate"\} (\d+)/)).toBeGreaterThanOrEqual(1);
       // A late request on the old sid is refused.
       const late = await fetch(gateway.url('/http-bind'), {
         method: 'POST',
@@ -166,23 +174,20 @@ describe('Strophe.js over BOSH through the gateway', () => {
     }
   });
 
-  it('works the same through the /bosh alias', async () => {
-    const alice = await connectStrophe({ service: gateway.url('/bosh'), jid: 'alice@example.com/alias', password: 'alice-pw', wait: 10 });
+  it('logs in with SASL PLAIN when that is the mechanism the client uses', async ({ task }) => {
+    compat(task, { server: kind, transport: 'bosh', feature: 'plain' });
+    const alice = await connectStrophe({ service: setups[kind].gateway.url('/http-bind'), jid: 'alice@example.com/plain', password: 'alice-pw', wait: 10, mechanisms: ['PLAIN'] });
     try {
-      expect(alice.jid).toBe('alice@example.com/alias');
-      // A message to self crosses the gateway both ways on the same session.
-      alice.sendMessage(alice.jid, 'echo');
-      expect(bodyOf(await alice.next((s) => s.nodeName === 'message'))).toBe('echo');
-      expect(exchanges.some((e) => e.url.endsWith('/bosh') && e.requestBody.includes('alice@example.com/alias'))).toBe(true);
+      expect(alice.jid).toBe('alice@example.com/plain');
+      expect(alice.rawOut.some((b) => /<auth [^>]*mechanism="PLAIN"/.test(b))).toBe(true);
       await alice.disconnect();
     } finally {
       alice.kill();
     }
-    await eventually(() => gateway.connections.bosh === 0, 'the BOSH session to end');
   });
 
   it('logs a user of a second virtual host in: the stream goes to the XMPP domain, not the gateway host', async () => {
-    const carol = await connectStrophe({ service: gateway.url('/http-bind'), jid: 'carol@example2.com/strophe', password: 'carol-pw', wait: 10 });
+    const carol = await connectStrophe({ service: setups[kind].gateway.url('/http-bind'), jid: 'carol@example2.com/strophe', password: 'carol-pw', wait: 10 });
     try {
       expect(carol.jid).toBe('carol@example2.com/strophe');
       expect(carol.rawOut[0]).toMatch(/ to="example2\.com"/);
@@ -201,7 +206,25 @@ describe('Strophe.js over BOSH through the gateway', () => {
     } finally {
       carol.kill();
     }
+  });});
+
+describe('Strophe.js over BOSH through the gateway, edges (Prosody)', () => {
+  it('works the same through the /bosh alias', async () => {
+    const { gateway } = setups.prosody;
+    const alice = await connectStrophe({ service: gateway.url('/bosh'), jid: 'alice@example.com/alias', password: 'alice-pw', wait: 10 });
+    try {
+      expect(alice.jid).toBe('alice@example.com/alias');
+      // A message to self crosses the gateway both ways on the same session.
+      alice.sendMessage(alice.jid, 'echo');
+      expect(bodyOf(await alice.next((s) => s.nodeName === 'message'))).toBe('echo');
+      expect(exchanges.some((e) => e.url.endsWith('/bosh') && e.requestBody.includes('alice@example.com/alias'))).toBe(true);
+      await alice.disconnect();
+    } finally {
+      alice.kill();
+    }
+    await eventually(() => gateway.connections.bosh === 0, 'the BOSH session to end');
   });
+
 });
 
 /** An empty IQ result for `iq`. */
