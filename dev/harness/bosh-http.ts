@@ -34,6 +34,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** CA certificates (PEM) trusted for an https: URL. */
   ca?: string;
+  /** Local address to connect from (e.g. 127.0.0.2, so that the server sees distinct clients). */
+  localAddress?: string;
 }
 
 /** One HTTP request on its own connection. Resolves with the whole response; rejects on network errors. */
@@ -49,8 +51,8 @@ export function httpRequest(url: string, body?: string | Buffer, options: Reques
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const req = url.startsWith('https:')
-      ? https.request(url, { method, headers, agent: false, signal: options.signal, ca: options.ca })
-      : http.request(url, { method, headers, agent: false, signal: options.signal });
+      ? https.request(url, { method, headers, agent: false, signal: options.signal, ca: options.ca, localAddress: options.localAddress })
+      : http.request(url, { method, headers, agent: false, signal: options.signal, localAddress: options.localAddress });
     const timer = setTimeout(() => {
       req.destroy(new Error(`${method} ${url}: no response within ${timeoutMs} ms`));
     }, timeoutMs);
@@ -157,8 +159,12 @@ export class RawBoshSession {
   headers: Record<string, string>;
   readonly ca: string | undefined;
 
-  constructor(url: string, options: { rid?: number; headers?: Record<string, string>; ca?: string } = {}) {
+  /** Local address every request connects from, unless a request names its own. */
+  localAddress: string | undefined;
+
+  constructor(url: string, options: { rid?: number; headers?: Record<string, string>; ca?: string; localAddress?: string } = {}) {
     this.url = url;
+    this.localAddress = options.localAddress;
     this.rid = options.rid ?? 1_000_000 + Math.floor(Math.random() * 1_000_000);
     this.headers = options.headers ?? {};
     this.ca = options.ca;
@@ -199,7 +205,7 @@ export class RawBoshSession {
 
   /** Posts a prepared body text as `rid`'s request; collects its children into the inbox. */
   async post(rid: number, text: string | Buffer, options: RequestOptions = {}): Promise<BoshExchange> {
-    const res = await httpRequest(this.url, text, { ca: this.ca, ...options, headers: { ...this.headers, ...options.headers } });
+    const res = await httpRequest(this.url, text, { ca: this.ca, localAddress: this.localAddress, ...options, headers: { ...this.headers, ...options.headers } });
     if (res.status !== 200) return { ...res, rid, body: { attrs: {}, children: [], xml: [] } };
     const body = parseBody(res.text);
     if (body.attrs.type === 'terminate') this.terminated = body;

@@ -12,7 +12,7 @@ export interface RawWebSocket {
 
 export function openRawWebSocket(
   url: string,
-  options: { protocols?: string[]; origin?: string; headers?: Record<string, string>; ca?: string | Buffer; servername?: string } = {},
+  options: { protocols?: string[]; origin?: string; headers?: Record<string, string>; ca?: string | Buffer; servername?: string; localAddress?: string } = {},
 ): Promise<RawWebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, options.protocols ?? ['xmpp'], {
@@ -20,6 +20,7 @@ export function openRawWebSocket(
       headers: options.headers ?? {},
       ...(options.ca ? { ca: options.ca } : {}),
       ...(options.servername ? { servername: options.servername } : {}),
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
     });
     const messages: string[] = [];
     const listeners = new Set<() => void>();

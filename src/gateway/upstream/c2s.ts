@@ -218,20 +218,31 @@ export class C2sStream implements UpstreamStream {
       this.bytesIn += chunk.length;
       this.scanner.writeBytes(chunk);
     });
-    socket.on('error', (err) => this.fail('remote-connection-failed', `upstream: ${err.message}`));
+    socket.on('error', (err) => this.lost(`upstream: ${err.message}`));
     socket.on('close', () => {
       if (this.phase === 'done' || this.phase === 'closing') {
         this.phase = 'done';
         return;
       }
-      const where = this.target ? `${this.target.host}:${this.target.port}` : 'upstream';
-      if (this.bytesIn > 0) this.fail('remote-connection-failed', 'upstream connection lost');
-      else if (this.options.proxyProtocol !== 'none') {
-        this.fail('remote-connection-failed', `${where} closed the connection without a byte after the PROXY ${this.options.proxyProtocol} header: does it expect one?`, 'XWG_GW_UPSTREAM_PROXY_REFUSED');
-      } else {
-        this.fail('remote-connection-failed', `${where} closed the connection before its stream header: does it expect a PROXY header (proxyProtocol)?`, 'XWG_GW_UPSTREAM_CLOSED_BEFORE_STREAM');
-      }
+      this.lost('upstream connection lost');
     });
+  }
+
+  /**
+   * The connection failed or ended under the stream. Before a single byte came back, the likeliest cause is a
+   * PROXY header mismatch (the server dropped the connection on its first bytes): the log line says which.
+   */
+  private lost(reason: string): void {
+    if (this.bytesIn > 0) {
+      this.fail('remote-connection-failed', reason);
+      return;
+    }
+    const where = this.target ? `${this.target.host}:${this.target.port}` : 'upstream';
+    if (this.options.proxyProtocol !== 'none') {
+      this.fail('remote-connection-failed', `${where} ended the connection without a byte after the PROXY ${this.options.proxyProtocol} header (${reason}): does it expect one?`, 'XWG_GW_UPSTREAM_PROXY_REFUSED');
+    } else {
+      this.fail('remote-connection-failed', `${where} ended the connection before its stream header (${reason}): does it expect a PROXY header (proxyProtocol)?`, 'XWG_GW_UPSTREAM_CLOSED_BEFORE_STREAM');
+    }
   }
 
   private tlsOptions(): tls.ConnectionOptions {
