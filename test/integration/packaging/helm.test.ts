@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.ts';
 import { ensureKubeBinaries } from '../../../dev/cluster/binaries.ts';
 import { packageVersion } from '../../../src/cli/render.ts';
+import { withDefaults, type XmppWebGateway } from '../../../src/operator/api/index.ts';
+import { desiredObjects } from '../../../src/operator/desired/index.ts';
 
 const execFileAsync = promisify(execFile);
 let helmBin: string;
@@ -39,7 +41,7 @@ beforeAll(async () => {
 describe('Helm chart', () => {
   it('passes helm lint --strict, with default and with custom values', async () => {
     await helm(['lint', '--strict', CHART_DIR]);
-    await helm(['lint', '--strict', CHART_DIR, '--set', 'serviceMonitor.enabled=true', '--set', 'watchNamespace=chat', '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1']);
+    await helm(['lint', '--strict', CHART_DIR, '--set', 'serviceMonitor.enabled=true', '--set', 'gatewayPodMonitor.enabled=true', '--set', 'watchNamespace=chat', '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1']);
   });
 
   it('renders the operator with its defaults', async () => {
@@ -127,6 +129,38 @@ describe('Helm chart', () => {
     const svc = one<V1Service>(docs, 'Service');
     expect(sm.spec.selector).toEqual({ matchLabels: svc.spec?.selector });
     expect(svc.metadata?.labels).toMatchObject(svc.spec!.selector!);
+  });
+
+  it('adds a PodMonitor for the gateway nodes when asked: their pods, on the admin port the operator names metrics', async () => {
+    expect((await template()).some((d) => d.kind === 'PodMonitor')).toBe(false);
+    type PodMonitor = KubernetesObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: unknown; podMetricsEndpoints: { port: string; path: string; relabelings: unknown[] }[] };
+    };
+    const pm = one<PodMonitor>(await template('gatewayPodMonitor.enabled=true', 'gatewayPodMonitor.labels.release=prometheus'), 'PodMonitor');
+    expect(pm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(pm.metadata?.labels?.release).toBe('prometheus');
+    expect(pm.spec.namespaceSelector).toEqual({ any: true });
+    expect(pm.spec.podMetricsEndpoints).toMatchObject([{ port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+
+    // What the operator builds: the selector matches its node pods (not the operator's own), the port is theirs.
+    const gw = withDefaults({
+      apiVersion: 'xwg.io/v1alpha1',
+      kind: 'XmppWebGateway',
+      metadata: { name: 'chat', namespace: 'xmpp', uid: 'u1', generation: 1 },
+      spec: { domains: ['example.com'], upstream: { host: 'prosody.xmpp.svc' }, nodes: [{ name: 't1', host: 't1.example.com' }] },
+    } as XmppWebGateway);
+    const [deployment] = desiredObjects(gw, { defaultImage: 'x', certManagerAvailable: false }).filter((o) => o.kind === 'Deployment') as V1Deployment[];
+    const pod = deployment!.spec!.template;
+    expect(pod.metadata!.labels).toMatchObject(pm.spec.selector.matchLabels);
+    expect(pod.spec!.containers[0]!.ports!.map((p) => p.name)).toContain(pm.spec.podMetricsEndpoints[0]!.port);
+    const operatorPod = one<V1Deployment>(await template(), 'Deployment').spec!.template.metadata!.labels!;
+    expect(Object.entries(pm.spec.selector.matchLabels).every(([k, v]) => operatorPod[k] === v)).toBe(false);
+
+    const watching = one<PodMonitor>(await template('gatewayPodMonitor.enabled=true', 'watchNamespace=chat'), 'PodMonitor');
+    expect(watching.spec.namespaceSelector).toEqual({ matchNames: ['chat'] });
+    const listed = one<PodMonitor>(await template('gatewayPodMonitor.enabled=true', 'gatewayPodMonitor.namespaces={a,b}'), 'PodMonitor');
+    expect(listed.spec.namespaceSelector).toEqual({ matchNames: ['a', 'b'] });
+    await expect(template('gatewayPodMonitor.enabled=true', 'gatewayPodMonitor.interval=often')).rejects.toThrow(/interval/);
   });
 
   it('leaves out RBAC and the ServiceAccount when asked', async () => {

@@ -2,14 +2,23 @@
 // generated parts are up to date, RBAC is exactly the operator's rules, one image and version everywhere.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { load, loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, generatedFiles, repoRoot } from '../../../scripts/gen-manifests.ts';
 import { IMAGE_REPOSITORY, packageVersion } from '../../../src/cli/render.ts';
-import { validateGatewayResource, formatFieldError } from '../../../src/operator/api/index.ts';
+import { formatFieldError, validateGatewayResource, withDefaults, type XmppWebGateway } from '../../../src/operator/api/index.ts';
 import { OPERATOR_NON_RESOURCE_RULES, OPERATOR_RBAC_RULES } from '../../../src/operator/controller/rbac.ts';
 import { defaultGatewayImage } from '../../../src/operator/operator.ts';
+import { desiredObjects } from '../../../src/operator/desired/index.ts';
+import { ADMIN_PORT, ADMIN_PORT_NAME } from '../../../src/operator/desired/names.ts';
 
+const twoNodeGateway = withDefaults({
+  apiVersion: 'xwg.io/v1alpha1',
+  kind: 'XmppWebGateway',
+  metadata: { name: 'chat', namespace: 'xmpp', uid: 'u1', generation: 1 },
+  spec: { domains: ['example.com'], upstream: { host: 'prosody.xmpp.svc' }, nodes: [{ name: 't1', host: 't1.example.com' }, { name: 't2', host: 't2.example.com' }] },
+} as XmppWebGateway);
 const read = (file: string) => readFileSync(path.join(repoRoot, file), 'utf8');
 const yaml = <T>(file: string) => load(read(file)) as T;
 
@@ -114,6 +123,32 @@ describe('the operator Deployment of config/manager', () => {
     expect(c.args).toContain(`--metrics-port=${port.containerPort}`);
     const svc = yaml<{ spec: { ports: { port: number; targetPort: string }[] } }>('config/manager/service.yaml');
     expect(svc.spec.ports).toEqual([expect.objectContaining({ port: port.containerPort, targetPort: 'metrics' })]);
+  });
+});
+
+describe('the PodMonitor of config/prometheus', () => {
+  type PodMonitor = {
+    kind: string;
+    metadata: { namespace: string };
+    spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; path: string }[] };
+  };
+  const pm = yaml<PodMonitor>('config/prometheus/podmonitor.yaml');
+
+  it('selects the gateway node pods the operator builds, on their admin port, and no operator pod', () => {
+    expect(pm.kind).toBe('PodMonitor');
+    const [deployment] = desiredObjects(twoNodeGateway, { defaultImage: 'x', certManagerAvailable: false }).filter((o) => o.kind === 'Deployment') as V1Deployment[];
+    const pod = deployment!.spec!.template;
+    expect(pod.metadata!.labels).toMatchObject(pm.spec.selector.matchLabels);
+    expect(pm.spec.podMetricsEndpoints).toMatchObject([{ port: ADMIN_PORT_NAME, path: '/metrics' }]);
+    expect(pod.spec!.containers[0]!.ports).toContainEqual(expect.objectContaining({ name: ADMIN_PORT_NAME, containerPort: ADMIN_PORT }));
+    const operatorPod = yaml<{ spec: { template: { metadata: { labels: Record<string, string> } } } }>('config/manager/deployment.yaml').spec.template.metadata.labels;
+    expect(Object.entries(pm.spec.selector.matchLabels).every(([k, v]) => operatorPod[k] === v)).toBe(false);
+  });
+
+  it('is an option: config/default lists it only as a comment', () => {
+    expect(yaml<{ resources: string[] }>('config/default/kustomization.yaml').resources).not.toContain('../prometheus');
+    expect(read('config/default/kustomization.yaml')).toMatch(/^ {2}# - \.\.\/prometheus$/m);
+    expect(yaml<{ resources: string[] }>('config/prometheus/kustomization.yaml').resources).toEqual(['podmonitor.yaml']);
   });
 });
 
