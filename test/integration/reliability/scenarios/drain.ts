@@ -3,25 +3,27 @@
 // see-other-uri terminate; every client resumes where it was told and no stanza is lost or doubled, in either
 // direction (the client's own queue is resent from the server's `h`).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat } from '../../../../dev/compat/matrix.ts';
+import { SERVER_LABELS, type ServerKind } from '../../../../dev/harness/xmpp-server.ts';
 import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
 import { SmClient, type Endpoint, type LinkDown } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 import { tally } from '../support/tally.ts';
 
-export function drainSuite(scale: Scale): void {
+export function drainSuite(scale: Scale, server: ServerKind = 'prosody'): void {
   const size = sized(scale, {
     ci: { websocket: 10, bosh: 3, messages: 20, sendSpreadMs: 3_000, deliverMs: 60_000, testMs: 120_000 },
     chaos: { websocket: 200, bosh: 30, messages: 200, sendSpreadMs: 30_000, deliverMs: 300_000, testMs: 1_200_000 },
   });
 
-  describe(`graceful drain (${scale}: ${size.websocket} WebSocket + ${size.bosh} BOSH clients × ${size.messages} messages)`, () => {
+  describe(`graceful drain, ${SERVER_LABELS[server]} (${scale}: ${size.websocket} WebSocket + ${size.bosh} BOSH clients × ${size.messages} messages)`, () => {
     let fleet: Fleet;
     // Clients of the node that stays must not notice anything.
     let canary: Canary;
 
     beforeAll(async () => {
-      fleet = await startFleet({ accounts: { ws: size.websocket, bosh: size.bosh, canary: 1 }, nodeConfig: { drain: { deadlineMs: 15_000 } } });
+      fleet = await startFleet({ server, accounts: { ws: size.websocket, bosh: size.bosh, canary: 1 }, nodeConfig: { drain: { deadlineMs: 15_000 } } });
       canary = await startCanary({ endpoint: fleet.ws('b'), domain: DOMAIN, ...fleet.accounts('canary', 1)[0]! });
     });
 
@@ -34,7 +36,8 @@ export function drainSuite(scale: Scale): void {
 
     it(
       'SIGTERM under load sends every client to the other node, which resumes it without losing a stanza',
-      async () => {
+      async ({ task }) => {
+        compat(task, { server, transport: 'websocket', feature: 'drain' }, { server, transport: 'bosh', feature: 'drain' });
         const started = performance.now();
         const clients = [
           ...fleet

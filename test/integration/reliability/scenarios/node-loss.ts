@@ -2,25 +2,27 @@
 // messages (no drain, no goodbye); while A is down a sender on B sends more; the clients resume through B and
 // must hold every message exactly once, counting what arrived before the kill.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat } from '../../../../dev/compat/matrix.ts';
+import { SERVER_LABELS, type ServerKind } from '../../../../dev/harness/xmpp-server.ts';
 import { startCanary, type Canary } from '../../../../dev/harness/canary.ts';
 import { SmClient, type Endpoint } from '../../../../dev/harness/xmpp-sm.ts';
 import { DOMAIN, startFleet, type Account, type Fleet } from '../support/fleet.ts';
 import { eventually, mapLimit, report, sized, sleep, type Scale } from '../support/scale.ts';
 import { tally } from '../support/tally.ts';
 
-export function nodeLossSuite(scale: Scale): void {
+export function nodeLossSuite(scale: Scale, server: ServerKind = 'prosody'): void {
   const size = sized(scale, {
     ci: { websocket: 10, bosh: 3, messages: 20, deliverMs: 30_000, testMs: 120_000 },
     chaos: { websocket: 200, bosh: 30, messages: 200, deliverMs: 300_000, testMs: 1_200_000 },
   });
 
-  describe(`node loss (${scale}: ${size.websocket} WebSocket + ${size.bosh} BOSH clients × ${size.messages} messages)`, () => {
+  describe(`node loss, ${SERVER_LABELS[server]} (${scale}: ${size.websocket} WebSocket + ${size.bosh} BOSH clients × ${size.messages} messages)`, () => {
     let fleet: Fleet;
     // Clients of the surviving node must not notice anything.
     let canary: Canary;
 
     beforeAll(async () => {
-      fleet = await startFleet({ accounts: { ws: size.websocket, bosh: size.bosh, sender: 1, canary: 1 } });
+      fleet = await startFleet({ server, accounts: { ws: size.websocket, bosh: size.bosh, sender: 1, canary: 1 } });
       canary = await startCanary({ endpoint: fleet.ws('b'), domain: DOMAIN, ...fleet.accounts('canary', 1)[0]! });
     });
 
@@ -108,13 +110,19 @@ export function nodeLossSuite(scale: Scale): void {
 
     it(
       'WebSocket clients of a SIGKILLed node resume through the other node: zero lost, zero duplicated',
-      () => run('websocket', fleet.accounts('ws', size.websocket), (n) => fleet.ws(n)),
+      ({ task }) => {
+        compat(task, { server, transport: 'websocket', feature: 'resume' });
+        return run('websocket', fleet.accounts('ws', size.websocket), (n) => fleet.ws(n));
+      },
       size.testMs,
     );
 
     it(
       'BOSH clients of a SIGKILLed node resume in a new BOSH session on the other node: zero lost, zero duplicated',
-      () => run('bosh', fleet.accounts('bosh', size.bosh), (n) => fleet.bosh(n)),
+      ({ task }) => {
+        compat(task, { server, transport: 'bosh', feature: 'resume' });
+        return run('bosh', fleet.accounts('bosh', size.bosh), (n) => fleet.bosh(n));
+      },
       size.testMs,
     );
   });

@@ -95,12 +95,12 @@ export function upstreamRestartSuite(scale: Scale): void {
       }
       const pids = [fleet.node('a').pid, fleet.node('b').pid];
       const t0 = performance.now();
-      if (how === 'restart') await fleet.prosody.stop();
-      else await fleet.prosody.kill();
+      if (how === 'restart') await fleet.server.stop();
+      else await fleet.server.kill();
       await eventually(() => downs.size === members.length, 'every client to be told', 20_000);
       const toldMs = performance.now() - t0;
       const whileDown = await refusedWhileDown();
-      await fleet.prosody.restart();
+      await fleet.server.restart();
       const endings: Record<string, number> = {};
       for (const m of members) {
         const d = downs.get(m.client)!;

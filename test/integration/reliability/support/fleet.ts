@@ -1,10 +1,12 @@
-// The fleet under test: one Prosody with mod_smacks, and gateway nodes as separate processes in front of it,
-// each knowing the others through its node list (drained clients are sent to another node).
+// The fleet under test: one XMPP server with XEP-0198 (Prosody with mod_smacks by default, or ejabberd with
+// mod_stream_mgmt), and gateway nodes as separate processes in front of it, each knowing the others through
+// its node list (drained clients are sent to another node).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePorts } from '../../../../dev/harness/ports.ts';
-import { startProsody, type ProsodyOptions, type ProsodyServer } from '../../../../dev/harness/prosody.ts';
+import type { ProsodyOptions } from '../../../../dev/harness/prosody.ts';
+import { startXmppServer, type ServerKind, type XmppServer } from '../../../../dev/harness/xmpp-server.ts';
 import type { Endpoint } from '../../../../dev/harness/xmpp-sm.ts';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts';
 
@@ -16,7 +18,7 @@ export interface Account {
 }
 
 export interface Fleet {
-  prosody: ProsodyServer;
+  server: XmppServer;
   dir: string;
   /** Running nodes by name. */
   nodes: Map<string, GatewayProcess>;
@@ -39,6 +41,8 @@ export interface FleetOptions {
   nodeConfig?: Record<string, unknown>;
   /** More configuration for single nodes, by name. */
   perNode?: Record<string, Record<string, unknown>>;
+  /** The upstream server; default Prosody. */
+  server?: ServerKind;
   prosody?: Partial<ProsodyOptions>;
 }
 
@@ -49,8 +53,8 @@ function username(prefix: string, i: number): string {
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const names = o.names ?? ['a', 'b'];
   const dir = await mkdtemp(path.join(tmpdir(), 'xwg-fleet-'));
-  const prosody = await startProsody({ domains: [DOMAIN], smacks: true, smacksHibernationSeconds: 300, ...o.prosody });
-  await prosody.addUsersBulk(
+  const server = await startXmppServer(o.server ?? 'prosody', { domains: [DOMAIN], smacks: true, resumeSeconds: 300, ...(o.prosody ? { prosody: o.prosody } : {}) });
+  await server.addUsers(
     Object.entries(o.accounts).flatMap(([prefix, count]) =>
       Array.from({ length: count }, (_, i) => ({ user: username(prefix, i), password: `pw-${username(prefix, i)}` })),
     ),
@@ -67,7 +71,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const nodes = new Map<string, GatewayProcess>();
   const baseConfig = (): Record<string, unknown> => ({
     domains: [DOMAIN],
-    upstream: { default: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'none' } },
+    upstream: { default: { host: '127.0.0.1', port: server.c2sPort, tls: 'none' } },
     discovery: { nodes: nodeList, publicScheme: 'plain' },
     drain: { deadlineMs: 10_000 },
     // Every test client comes from 127.0.0.1: the per-address limits would stop the chaos sizes.
@@ -88,7 +92,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     return n;
   };
   return {
-    prosody,
+    server,
     dir,
     nodes,
     node,
@@ -103,7 +107,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     accounts: (prefix, count) => Array.from({ length: count }, (_, i) => ({ username: username(prefix, i), password: `pw-${username(prefix, i)}` })),
     async dispose() {
       for (const n of nodes.values()) await n.kill().catch(() => {});
-      await prosody.dispose();
+      await server.dispose();
       await rm(dir, { recursive: true, force: true });
     },
   };
