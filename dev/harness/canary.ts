@@ -3,6 +3,7 @@
 // `timeoutMs` is late; one that never comes (within `lostAfterMs`) or a lost link is a failure. A healthy gateway
 // gives zero failures, and under attack zero late echoes too.
 import { SmClient, type Endpoint, type LinkDown } from './xmpp-sm.ts';
+import { sleep } from './wait.ts';
 
 export interface CanaryOptions {
   endpoint: Endpoint;
@@ -154,9 +155,6 @@ export async function startCanary(options: CanaryOptions): Promise<Canary> {
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function round(x: number): number {
   return Math.round(x * 10) / 10;

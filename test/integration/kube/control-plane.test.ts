@@ -6,6 +6,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { ensureKubeBinaries, type KubeBinaries } from '../../../dev/cluster/binaries.ts';
 import { startControlPlane, type ControlPlane } from '../../../dev/cluster/control-plane.ts';
+import { eventually as poll } from '../../../dev/harness/wait.ts';
 
 const execFileAsync = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
@@ -21,20 +22,7 @@ async function kubectl(args: string[], input?: string): Promise<string> {
   return (await run).stdout;
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000) => poll(what, fn, { timeoutMs, everyMs: 250 });
 
 function deployment(name: string): V1Deployment {
   return {

@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { CRD_FILE } from '../../../src/operator/api/crd.ts';
 import type { ApiCall } from '../../../src/operator/controller/kube-client.ts';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../../dev/cluster/control-plane.ts';
+import { eventually as poll } from '../../../dev/harness/wait.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CERT_MANAGER_CRDS = path.join(REPO, 'test/integration/operator/fixtures/cert-manager-crds.yaml');
@@ -20,22 +21,11 @@ export const GATEWAYS = '/apis/xwg.io/v1alpha1';
 
 export type Obj = Record<string, any>;
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../../../dev/harness/wait.ts';
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 200): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = undefined;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
+/** The harness's poll (dev/harness/wait.ts), with the operator tests' interval. */
+export function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 200): Promise<Exclude<T, undefined | false>> {
+  return poll(what, fn, { timeoutMs, everyMs });
 }
 
 export class ApiFailure extends Error {

@@ -15,6 +15,7 @@ import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.
 import { runValidate } from '../../../src/cli/validate.ts';
 import { startControlPlane, type ControlPlane } from '../../../dev/cluster/control-plane.ts';
 import { spawnBounded, type BoundedProcess } from '../../../dev/harness/process.ts';
+import { eventually as poll } from '../../../dev/harness/wait.ts';
 
 const execFileAsync = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
@@ -45,20 +46,7 @@ const kubectl = (args: string[], input?: string) => run(KUBECTL, ['--kubeconfig'
 const helm = (args: string[]) => run(binaries.helm!, args);
 const getJson = async <T>(args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const eventually = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000) => poll(what, fn, { timeoutMs, everyMs: 250 });
 
 const byKind = (docs: KubernetesObject[], kind: string) => docs.filter((d) => d?.kind === kind);
 const rulesOf = (o: KubernetesObject) => (o as unknown as { rules: unknown[] }).rules;

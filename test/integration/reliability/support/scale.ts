@@ -1,6 +1,7 @@
 // One test body, two sizes: the CI sample (test/integration/reliability) and the long chaos run (test/chaos).
 // XWG_CHAOS_SCALE=ci|chaos overrides the size a file asks for.
 
+import { eventually as poll } from '../../../../dev/harness/wait.ts';
 export type Scale = 'ci' | 'chaos';
 
 export function scaleOf(fileDefault: Scale): Scale {
@@ -19,15 +20,11 @@ export function report(title: string, figures: Record<string, unknown>): void {
   console.log(`[figures] ${title} ${JSON.stringify(figures)}`);
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../../../../dev/harness/wait.ts';
 
-/** Polls `check` until it holds; throws with `what` after `timeoutMs`. */
+/** Polls `check` until it holds (dev/harness/wait.ts); throws with `what` after `timeoutMs`. */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+  await poll(what, check, { timeoutMs, everyMs });
 }
 
 /** Runs `f` over `items` with at most `limit` at once; results in input order. */
