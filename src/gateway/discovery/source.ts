@@ -1,11 +1,12 @@
 // The current node list: from the configuration, or from a file the operator mounts, reloaded without restart.
 import { EventEmitter } from 'node:events';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseNodeList, type NodeEntry, type NodeList } from '../../shared/gateway-config/index.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 import { shuffle } from './documents.ts';
+import { WatchedPaths } from '../watched-paths.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -34,12 +35,9 @@ export class NodeListSource extends EventEmitter<{ change: [NodeList] }> {
   readonly #domains: string[];
   readonly #log: Logger;
   readonly #random: () => number;
-  readonly #debounceMs: number;
   #lastRead: string | undefined; // raw text, or `!code` after a failed read: only a different outcome is acted on
   #chain: Promise<boolean> = Promise.resolve(false);
-  #watcher: FSWatcher | undefined;
-  #poll: ReturnType<typeof setInterval> | undefined;
-  #debounce: ReturnType<typeof setTimeout> | undefined;
+  #watched: WatchedPaths | undefined;
   #closed = false;
 
   constructor(opts: NodeListSourceOptions) {
@@ -48,19 +46,21 @@ export class NodeListSource extends EventEmitter<{ change: [NodeList] }> {
     this.#domains = [...opts.domains];
     this.#log = opts.logger;
     this.#random = opts.random ?? Math.random;
-    this.#debounceMs = opts.debounceMs ?? 100;
     this.#list = { version: 'config', domains: [...opts.domains], nodes: opts.discovery.nodes.map((n) => ({ ...n })) };
     if (this.#file === '') return;
 
     // No list until the file is readable; a node must still start and serve its streams meanwhile.
     this.#list = { version: '0', domains: [...opts.domains], nodes: [] };
     this.#apply(this.#readSync());
-    this.#watch();
-    const every = opts.pollIntervalMs ?? 2_000;
-    if (every > 0) {
-      this.#poll = setInterval(() => void this.reload(), every);
-      this.#poll.unref();
-    }
+    // Kubernetes updates a mounted ConfigMap by swapping the `..data` symlink in the directory, so the file
+    // itself never changes in place: watch the directory.
+    this.#watched = new WatchedPaths({
+      onChange: () => void this.reload(),
+      pollIntervalMs: opts.pollIntervalMs ?? 2_000,
+      ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
+      onWatchError: (_dir, err) => this.#log.warn(withCode('XWG_GW_NODE_LIST_UNWATCHED', { err, file: this.#file }), 'node list: cannot watch its directory, polling only'),
+    });
+    this.#watched.set([dirname(this.#file)]);
   }
 
   get list(): NodeList {
@@ -84,29 +84,7 @@ export class NodeListSource extends EventEmitter<{ change: [NodeList] }> {
 
   close(): void {
     this.#closed = true;
-    this.#watcher?.close();
-    clearInterval(this.#poll);
-    clearTimeout(this.#debounce);
-  }
-
-  // Kubernetes updates a mounted ConfigMap by swapping the `..data` symlink in the directory, so the
-  // file itself never changes in place: watch the directory, and poll in case the watch misses it.
-  #watch(): void {
-    try {
-      this.#watcher = watch(dirname(this.#file), { persistent: false }, () => this.#schedule());
-      this.#watcher.on('error', (err) => {
-        this.#log.warn(withCode('XWG_GW_NODE_LIST_UNWATCHED', { err, file: this.#file }), 'node list: directory watch failed, polling only');
-        this.#watcher?.close();
-      });
-    } catch (err) {
-      this.#log.warn(withCode('XWG_GW_NODE_LIST_UNWATCHED', { err, file: this.#file }), 'node list: cannot watch directory, polling only');
-    }
-  }
-
-  #schedule(): void {
-    clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => void this.reload(), this.#debounceMs);
-    this.#debounce.unref();
+    this.#watched?.close();
   }
 
   #readSync(): Read {

@@ -3,10 +3,10 @@
 // Secret, itself updated by swapping a `..data` symlink). Hidden entries (`..data`, `..2024_…`) are skipped.
 import { EventEmitter } from 'node:events';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import fs from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
+import { WatchedPaths } from '../watched-paths.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 
 type LogFn = (obj: object, msg?: string) => void;
@@ -66,8 +66,6 @@ interface Candidate {
   readonly dir?: string;
 }
 
-const DEBOUNCE_MS = 100;
-
 export class CertStore extends EventEmitter<CertStoreEvents> {
   readonly #options: CertStoreOptions;
   readonly #log: Logger;
@@ -77,9 +75,7 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
   #exact = new Map<string, Pair>();
   #wildcard = new Map<string, Pair>();
   #default: Pair | undefined;
-  readonly #watchers = new Map<string, fs.FSWatcher>();
-  #poll: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
+  readonly #watched: WatchedPaths;
   #queue: Promise<void> = Promise.resolve();
   #queued: Promise<void> | undefined;
   #closed = false;
@@ -88,14 +84,18 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
     super();
     this.#options = options;
     this.#log = options.log;
+    this.#watched = new WatchedPaths({
+      onChange: () => void this.reload(),
+      pollIntervalMs: options.pollIntervalMs ?? 5000,
+      ...(options.watch === undefined ? {} : { watch: options.watch }),
+      onWatchError: (p, err) => this.#log.debug?.({ err, path: p }, 'cannot watch; polling only'),
+    });
   }
 
   /** Loads every pair in `dir`, then keeps watching it. A missing or empty directory is logged, not thrown. */
   static async open(options: CertStoreOptions): Promise<CertStore> {
     const store = new CertStore(options);
     await store.#scan(false);
-    const interval = options.pollIntervalMs ?? 5000;
-    if (interval > 0) store.#poll = setInterval(() => void store.reload(), interval).unref();
     return store;
   }
 
@@ -151,10 +151,7 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
   /** Stops watching; contexts already handed out stay valid. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#poll);
-    clearTimeout(this.#debounce);
-    for (const w of this.#watchers.values()) w.close();
-    this.#watchers.clear();
+    this.#watched.close();
   }
 
   #lookup(servername: string): Pair | undefined {
@@ -257,35 +254,10 @@ export class CertStore extends EventEmitter<CertStoreEvents> {
     this.#default = chosen;
   }
 
-  // fs.watch for quick reaction; the poll covers what it misses (and watchers that could not be created).
+  // The directory, and each sub-directory holding a pair (a mounted Secret swaps its `..data` there).
   #watch(candidates: readonly Candidate[]): void {
-    if (this.#options.watch === false || this.#closed) return;
-    const wanted = new Set([this.#options.dir, ...candidates.flatMap((c) => (c.dir ? [c.dir] : []))]);
-    for (const [p, w] of this.#watchers) {
-      if (!wanted.has(p)) {
-        w.close();
-        this.#watchers.delete(p);
-      }
-    }
-    for (const p of wanted) {
-      if (this.#watchers.has(p)) continue;
-      try {
-        const w = fs.watch(p, { persistent: false }, () => this.#changed());
-        w.on('error', (err) => {
-          this.#log.debug?.({ err, path: p }, 'certificate watcher failed; polling only');
-          w.close();
-          this.#watchers.delete(p);
-        });
-        this.#watchers.set(p, w);
-      } catch (err) {
-        this.#log.debug?.({ err, path: p }, 'cannot watch; polling only');
-      }
-    }
-  }
-
-  #changed(): void {
-    clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => void this.reload(), DEBOUNCE_MS).unref();
+    if (this.#closed) return;
+    this.#watched.set([this.#options.dir, ...candidates.flatMap((c) => (c.dir ? [c.dir] : []))]);
   }
 }
 
