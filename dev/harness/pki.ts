@@ -1,13 +1,15 @@
 // A throwaway test PKI made with the `openssl` CLI: one CA per createTestCa(), and leaf
 // certificates issued by it: servers (DNS names, plus a 127.0.0.1 IP SAN by default) and clients
-// (subject O= values are Kubernetes groups). createKeyPair() makes a bare key pair (service accounts).
+// (subject O= values are Kubernetes groups). createKeyPair() makes a bare key pair (service accounts), and
+// selfSignedCertificate() a lone self-signed server certificate, synchronously (unit tests build them at load).
 //
 // Every leaf has a random serial and a distinct subject (OU carries a label and a counter), so a
 // second certificate for the same names (rotation tests) can be told apart by serial, subject or
 // fingerprint. Validity dates can be set in the past or future (expired / not-yet-valid tests).
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -284,4 +286,25 @@ export async function createKeyPair(dir: string, name: string, keyType: KeyType 
   await fs.writeFile(privateKeyPath, privateKeyPem, { mode: 0o600 });
   await fs.writeFile(publicKeyPath, publicKeyPem);
   return { privateKeyPem, publicKeyPem, privateKeyPath, publicKeyPath };
+}
+
+export interface SelfSignedPem {
+  cert: string;
+  key: string;
+  fingerprint256: string;
+}
+
+/** A self-signed P-256 server certificate for `commonName`; `dnsNames` become SAN entries (none: CN only). */
+export function selfSignedCertificate(commonName: string, dnsNames: readonly string[] = [commonName], validDays = 30): SelfSignedPem {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'xwg-cert-'));
+  try {
+    const args = ['req', '-x509', ...keyArgs('ec'), '-nodes', '-days', String(validDays), '-subj', subjectArg([['CN', commonName]])];
+    if (dnsNames.length > 0) args.push('-addext', `subjectAltName=${dnsNames.map((d) => `DNS:${d}`).join(',')}`);
+    args.push('-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'));
+    execFileSync('openssl', args, { stdio: 'ignore', timeout: 60_000 });
+    const cert = readFileSync(path.join(dir, 'c.pem'), 'utf8');
+    return { cert, key: readFileSync(path.join(dir, 'k.pem'), 'utf8'), fingerprint256: new X509Certificate(cert).fingerprint256 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -5,12 +5,13 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CertStore, type CertStoreOptions } from '../../../src/gateway/server/cert-store.ts';
-import { makeCert, recordingLog, servedCert, tempDir, writePair, writeSecretVolume } from './tls-fixtures.ts';
+import { recordingLog, servedCert, tempDir, writePair, writeSecretVolume } from './tls-fixtures.ts';
+import { selfSignedCertificate } from '../../../dev/harness/pki.ts';
 
-const A = makeCert('a.example', ['a.example', 'www.a.example']);
-const B = makeCert('b.example', ['b.example', '*.b.example']);
-const C = makeCert('c.example', []); // CN only
-const A2 = makeCert('a.example', ['a.example', 'new.a.example']);
+const A = selfSignedCertificate('a.example', ['a.example', 'www.a.example']);
+const B = selfSignedCertificate('b.example', ['b.example', '*.b.example']);
+const C = selfSignedCertificate('c.example', []); // CN only
+const A2 = selfSignedCertificate('a.example', ['a.example', 'new.a.example']);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -139,7 +140,7 @@ describe('CertStore reload', () => {
     const dir = layout();
     const { store } = await open(dir, { watch: true });
     const port = await tlsServer(store);
-    const C2 = makeCert('c.example', ['c.example', 'chat.c.example']);
+    const C2 = selfSignedCertificate('c.example', ['c.example', 'chat.c.example']);
     const reloaded = once(store, 'reload');
     writeSecretVolume(path.join(dir, 'c'), C2, 2);
     await reloaded;

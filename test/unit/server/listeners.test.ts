@@ -7,10 +7,11 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CertStore } from '../../../src/gateway/server/cert-store.ts';
 import { createListeners, peerAddressOf, proxySourceOf, type Listeners, type ListenConfig, type ListenersOptions } from '../../../src/gateway/server/listeners.ts';
-import { makeCert, recordingLog, servedCert, tempDir, writePair } from './tls-fixtures.ts';
+import { recordingLog, servedCert, tempDir, writePair } from './tls-fixtures.ts';
+import { selfSignedCertificate } from '../../../dev/harness/pki.ts';
 
-const A = makeCert('a.example');
-const B = makeCert('b.example');
+const A = selfSignedCertificate('a.example');
+const B = selfSignedCertificate('b.example');
 
 const listen = (o: Partial<ListenConfig> = {}): ListenConfig => ({
   host: '127.0.0.1',
@@ -181,7 +182,7 @@ describe('HTTPS listener', () => {
     const { store, dir } = await certStore();
     const { ports } = await started({ config: listen(), enable: { https: true }, certStore: store });
     expect((await servedCert(ports.tlsPort)).fingerprint256).toBe(A.fingerprint256);
-    const A2 = makeCert('a.example');
+    const A2 = selfSignedCertificate('a.example');
     writePair(dir, 'a', A2);
     await store.reload();
     expect((await servedCert(ports.tlsPort)).fingerprint256).toBe(A2.fingerprint256);

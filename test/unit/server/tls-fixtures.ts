@@ -1,31 +1,12 @@
-// Certificates made with the openssl CLI for the server tests, and a probe that reads what a TLS server serves.
-import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// Certificate files as the server tests lay them out (the certificates come from the test PKI, dev/harness/pki.ts),
+// and a probe that reads what a TLS server serves.
+import type { SelfSignedPem } from '../../../dev/harness/pki.ts';
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 
-export interface Pem {
-  cert: string;
-  key: string;
-  fingerprint256: string;
-}
-
-/** A self-signed P-256 certificate; `dns` become SAN entries (none: CN only). */
-export function makeCert(cn: string, dns: readonly string[] = [cn], days = 30): Pem {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cert-'));
-  try {
-    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', String(days), '-subj', `/CN=${cn}`];
-    if (dns.length > 0) args.push('-addext', `subjectAltName=${dns.map((d) => `DNS:${d}`).join(',')}`);
-    args.push('-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'));
-    execFileSync('openssl', args, { stdio: 'ignore' });
-    const cert = readFileSync(path.join(dir, 'c.pem'), 'utf8');
-    return { cert, key: readFileSync(path.join(dir, 'k.pem'), 'utf8'), fingerprint256: new X509Certificate(cert).fingerprint256 };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+type Pem = SelfSignedPem;
 
 export const tempDir = (prefix = 'certs-') => mkdtempSync(path.join(tmpdir(), prefix));
 
