@@ -11,6 +11,7 @@ import { xmlAttributes } from '../xml/escape.ts';
 import type { XmlLimits } from '../xml/limits.ts';
 import { withoutChildren } from '../xml/standalone-element.ts';
 import { StreamScanner, type StreamHeader, type TopLevelElement } from '../xml/stream-scanner.ts';
+import { withoutChannelBinding } from './channel-binding.ts';
 import { UpstreamError, type UpstreamErrorCode } from './codes.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 import { proxyHeaderFor } from './proxy-header.ts';
@@ -271,8 +272,9 @@ export class C2sStream implements UpstreamStream {
       return;
     }
     if (e.uri === STREAMS_NS && e.local === 'features') {
-      // RFC 7395 §3.9 and XEP-0206: TLS is the gateway's business, never offered to the client.
-      const features = withoutChildren(e.xml, TLS_NS, 'starttls', this.options.limits);
+      // RFC 7395 §3.9 and XEP-0206: TLS is the gateway's business, never offered to the client; nor is
+      // channel binding to the gateway's own TLS session (./channel-binding.ts).
+      const features = withoutChannelBinding(withoutChildren(e.xml, TLS_NS, 'starttls', this.options.limits), this.options.limits).xml;
       if (this.phase === 'connecting' || this.phase === 'starttls') this.becomeOpen();
       this.events.element(features, 'features');
       return;
