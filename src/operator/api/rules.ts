@@ -104,11 +104,13 @@ export const RULES: readonly AnyRule[] = [
   rule<XmppWebGatewaySpec>({
     id: 'upstream-host',
     at: ['spec'],
-    rule: 'has(self.upstream.host) || (has(self.upstream.domains) && self.domains.all(d, self.upstream.domains.exists(u, u.domain == d)))',
-    message: 'upstream.host is required unless every domain has an upstream.domains entry',
+    rule:
+      "has(self.upstream.host) || has(self.upstream.servers) || (has(self.upstream.srv) && self.upstream.srv) || (has(self.upstream.domains) && self.domains.all(d, self.upstream.domains.exists(u, u.domain == d)))",
+    message: 'one of upstream.host, upstream.servers and upstream.srv is required unless every domain has an upstream.domains entry',
     fieldPath: '.upstream.host',
     reason: 'FieldValueRequired',
-    check: (s) => has(s.upstream.host) || s.domains.every((d) => (s.upstream.domains ?? []).some((u) => u.domain === d)),
+    check: (s) =>
+      has(s.upstream.host) || has(s.upstream.servers) || s.upstream.srv === true || s.domains.every((d) => (s.upstream.domains ?? []).some((u) => u.domain === d)),
   }),
   rule<XmppWebGatewaySpec>({
     id: 'transport-paths-distinct',
@@ -241,6 +243,30 @@ export const RULES: readonly AnyRule[] = [
   }),
 
   // -- upstream
+  rule<Upstream>({
+    id: 'upstream-one-source',
+    at: ['spec.upstream'],
+    rule: "[has(self.host), has(self.servers), has(self.srv) && self.srv].filter(x, x).size() <= 1",
+    message: 'at most one of host, servers and srv',
+    fieldPath: '.servers',
+    check: (u) => count(has(u.host), has(u.servers), u.srv === true) <= 1,
+  }),
+  rule<UpstreamDomain>({
+    id: 'upstream-domain-one-source',
+    at: ['spec.upstream.domains[*]'],
+    rule: "[has(self.host), has(self.servers), has(self.srv) && self.srv].filter(x, x).size() == 1",
+    message: 'exactly one of host, servers and srv',
+    fieldPath: '.host',
+    check: (u) => count(has(u.host), has(u.servers), u.srv === true) === 1,
+  }),
+  rule<Upstream | UpstreamDomain>({
+    id: 'upstream-port-needs-host',
+    at: ['spec.upstream', 'spec.upstream.domains[*]'],
+    rule: '!has(self.port) || has(self.host)',
+    message: 'port goes with host (each of servers has its own port; SRV records name theirs)',
+    fieldPath: '.port',
+    check: (u) => !has(u.port) || has(u.host),
+  }),
   rule<Upstream | UpstreamDomain>({
     id: 'upstream-one-ca',
     at: ['spec.upstream', 'spec.upstream.domains[*]'],

@@ -93,9 +93,37 @@ export const UpstreamTls = Enum(['starttls', 'directTLS', 'none'] as const, {
     'starttls: TLS negotiated inside the XMPP stream (RFC 6120 §5); directTLS: TLS from the first byte (XEP-0368); none: plain TCP, for development only',
 });
 
+export const UpstreamProxyProtocol = Enum(['none', 'v1', 'v2'] as const, {
+  description: `${fromGateway(gw.upstream.properties.default.properties.proxyProtocol)}; default none`,
+});
+
+export const UpstreamServerEntry = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 253, description: 'XMPP server host name or address (c2s)' }),
+    port: Type.Optional(Port('c2s port; default 5222, or 5223 with directTLS')),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'lower is tried first; default 0' })),
+    weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'share among servers of one priority; all 0 (default): in list order' })),
+  },
+  { additionalProperties: false },
+);
+export type UpstreamServerEntry = Static<typeof UpstreamServerEntry>;
+
 const upstreamFields = {
-  port: Type.Optional(Port('c2s port; default 5222, or 5223 with directTLS')),
+  servers: Type.Optional(
+    Type.Array(UpstreamServerEntry, {
+      minItems: 1,
+      maxItems: 16,
+      description: 'several servers instead of host: a failed connect moves on to the next (RFC 2782 order by priority, then weight), a failed server is tried last for a short back-off',
+    }),
+  ),
+  srv: Type.Optional(
+    Type.Boolean({
+      description: "no host or servers: look up each domain's _xmpp-client._tcp and _xmpps-client._tcp SRV records (RFC 6120 §3.2.1, XEP-0368)",
+    }),
+  ),
+  port: Type.Optional(Port('c2s port of host; default 5222, or 5223 with directTLS')),
   tls: Type.Optional(UpstreamTls),
+  proxyProtocol: Type.Optional(UpstreamProxyProtocol),
   serverName: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'name checked in the upstream certificate; default: the XMPP domain' })),
   caSecretRef: Type.Optional(SecretKeyRef),
   caConfigMapRef: Type.Optional(ConfigMapKeyRef),
@@ -105,7 +133,7 @@ const upstreamFields = {
 export const UpstreamDomain = Type.Object(
   {
     domain: DnsName('XMPP domain (one of spec.domains) this entry serves'),
-    host: Type.String({ minLength: 1, maxLength: 253, description: 'XMPP server host name or address (c2s)' }),
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'XMPP server host name or address (c2s); exactly one of host, servers and srv' })),
     ...upstreamFields,
   },
   {
@@ -117,8 +145,16 @@ export type UpstreamDomain = Static<typeof UpstreamDomain>;
 
 export const Upstream = Type.Object(
   {
-    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'XMPP server host name or address (c2s); required unless every domain has an entry in domains' })),
+    host: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, description: 'XMPP server host name or address (c2s); one of host, servers and srv is required unless every domain has an entry in domains' }),
+    ),
     ...upstreamFields,
+    dnsServers: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 3,
+        description: `${fromGateway(gw.upstream.properties.dns.properties.servers)}`,
+      }),
+    ),
     domains: Type.Optional(
       Type.Array(UpstreamDomain, {
         maxItems: 32,

@@ -43,13 +43,16 @@ export function upstreamCaMounts(spec: XmppWebGatewaySpec): UpstreamCaMount[] {
   return out;
 }
 
-function upstreamServer(u: Upstream | UpstreamDomain, host: string, cas: UpstreamCaMount[]): UpstreamServer {
+/** host, servers, or neither (the gateway then looks up SRV records: `srv: true`). */
+function upstreamServer(u: Upstream | UpstreamDomain, cas: UpstreamCaMount[]): UpstreamServer {
   const source = caSource(u);
   const caFile = source ? cas.find((m) => sourceKey(m.source) === sourceKey(source))?.file : undefined;
   return {
-    host,
+    ...(u.host === undefined ? {} : { host: u.host }),
+    ...(u.servers === undefined ? {} : { servers: u.servers.map((s) => ({ ...s })) }),
     ...(u.port === undefined ? {} : { port: u.port }),
     ...(u.tls === undefined ? {} : { tls: u.tls }),
+    ...(u.proxyProtocol === undefined ? {} : { proxyProtocol: u.proxyProtocol }),
     ...(u.serverName === undefined ? {} : { serverName: u.serverName }),
     ...(caFile === undefined ? {} : { caFile }),
     ...(u.insecureSkipVerify === undefined ? {} : { insecureSkipVerify: u.insecureSkipVerify }),
@@ -82,7 +85,8 @@ export function gatewayConfigFor(gw: XmppWebGateway, node: ResolvedNode): Record
   const spec = gw.spec;
   const cas = upstreamCaMounts(spec);
   const upstreamDomains: Record<string, UpstreamServer> = {};
-  for (const d of spec.upstream.domains ?? []) upstreamDomains[d.domain] = upstreamServer(d, d.host, cas);
+  for (const d of spec.upstream.domains ?? []) upstreamDomains[d.domain] = upstreamServer(d, cas);
+  const u = spec.upstream;
 
   const limits = spec.limits ?? {};
   const config: Record<string, unknown> = {
@@ -110,8 +114,9 @@ export function gatewayConfigFor(gw: XmppWebGateway, node: ResolvedNode): Record
       maxSessionsPerAddress: limits.maxBoshSessionsPerAddress,
     }),
     upstream: {
-      ...(spec.upstream.host === undefined ? {} : { default: upstreamServer(spec.upstream, spec.upstream.host, cas) }),
+      ...(u.host !== undefined || u.servers !== undefined || u.srv === true ? { default: upstreamServer(u, cas) } : {}),
       ...(Object.keys(upstreamDomains).length > 0 ? { domains: upstreamDomains } : {}),
+      ...(u.dnsServers === undefined ? {} : { dns: { servers: [...u.dnsServers] } }),
     },
     discovery: { nodesFile: `${CONFIG_DIR}/${NODES_FILE}`, publicScheme: 'secure' },
   };

@@ -133,6 +133,30 @@ export const invalidCases: InvalidCase[] = [
     paths: ['spec.upstream.host'],
   },
   {
+    title: 'upstream host and servers together',
+    resource: variant(twoNodes, (s) => (s.upstream.servers = [{ host: 'b.svc', priority: 1 }])),
+    paths: ['spec.upstream.servers'],
+  },
+  {
+    title: 'a per-domain upstream naming no server (no host, servers or srv)',
+    resource: variant(multiDomain, (s) => delete s.upstream.domains[1].host),
+    paths: ['spec.upstream.domains[1].host'],
+  },
+  {
+    title: 'upstream port without host (SRV)',
+    resource: variant(twoNodes, (s) => {
+      delete s.upstream.host;
+      s.upstream.srv = true;
+      s.upstream.port = 5222;
+    }),
+    paths: ['spec.upstream.port'],
+  },
+  {
+    title: 'unknown PROXY protocol version towards the upstream',
+    resource: variant(twoNodes, (s) => (s.upstream.proxyProtocol = 'v3')),
+    paths: ['spec.upstream.proxyProtocol'],
+  },
+  {
     title: 'Ingress without a discovery host',
     resource: variant(certManager, (s) => delete s.discovery.host),
     paths: ['spec.discovery.host'],
