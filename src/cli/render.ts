@@ -38,7 +38,7 @@ options:
 Secrets of selfManaged certificates are printed as placeholders without data: the operator makes their
 keys at runtime. ownerReferences carry the resource's uid when the input has one (kubectl get -o yaml).`;
 
-export interface RenderOptions {
+interface RenderOptions {
   image?: string;
   /** undefined: available exactly when spec.tls.issuerRef is set */
   certManager?: boolean;
@@ -46,7 +46,7 @@ export interface RenderOptions {
   kubernetesNodes?: readonly KubernetesNodeInfo[];
 }
 
-export interface Rendered {
+interface Rendered {
   /** what the operator applies, in its apply order, plus the selfManaged Secret placeholders after the ConfigMap */
   objects: KubernetesObject[];
   /** the placeholder Secrets among objects */
@@ -56,7 +56,7 @@ export interface Rendered {
 }
 
 /** The objects of one valid resource. Throws DesiredStateError when the gateway would refuse its config. */
-export function renderGateway(resource: XmppWebGateway, opts: RenderOptions = {}): Rendered {
+function renderGateway(resource: XmppWebGateway, opts: RenderOptions = {}): Rendered {
   const gw: XmppWebGateway = {
     ...resource,
     metadata: { ...resource.metadata, namespace: resource.metadata.namespace ?? opts.namespace ?? 'default' },
@@ -94,7 +94,7 @@ function header(source: string, rendered: Rendered): string {
 }
 
 /** Multi-document YAML of every rendered resource, each document headed by a comment when it needs one. */
-export function renderYaml(parts: readonly { source: string; rendered: Rendered }[]): string {
+function renderYaml(parts: readonly { source: string; rendered: Rendered }[]): string {
   const docs: string[] = [];
   for (const { source, rendered } of parts) {
     for (const [i, o] of rendered.objects.entries()) {

@@ -12,8 +12,8 @@ import { LeaderElector } from './controller/leader.ts';
 import { OperatorMetrics, startHealthServer, type HealthServer } from './controller/metrics.ts';
 
 export const DEFAULT_LEASE_NAME = 'xmpp-web-gateway-operator';
-export const FIELD_MANAGER = 'xmpp-web-gateway';
-export const REPORTING_CONTROLLER = 'xwg.io/xmpp-web-gateway-operator';
+const FIELD_MANAGER = 'xmpp-web-gateway';
+const REPORTING_CONTROLLER = 'xwg.io/xmpp-web-gateway-operator';
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 export function packageVersion(): string {
@@ -85,7 +85,7 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-export function loadKubeConfig(source: string | KubeConfig | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+function loadKubeConfig(source: string | KubeConfig | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
   if (source instanceof KubeConfig) return source;
   const kc = new KubeConfig();
   if (source) kc.loadFromFile(source);

@@ -59,7 +59,7 @@ function setPath(target: Json, key: string, value: unknown): void {
   node[parts.at(-1)!] = value;
 }
 
-export interface ConfigSources {
+interface ConfigSources {
   /** Flags after the subcommand: `--config file`, `--a.b=value` or `--a.b value`. */
   argv: readonly string[];
   env: Record<string, string | undefined>;
@@ -68,7 +68,7 @@ export interface ConfigSources {
   onUnknownVariable?: (name: string) => void;
 }
 
-export function parseFlags(argv: readonly string[]): { configFile?: string; values: Array<[string, string]> } {
+function parseFlags(argv: readonly string[]): { configFile?: string; values: Array<[string, string]> } {
   const values: Array<[string, string]> = [];
   let configFile: string | undefined;
   for (let i = 0; i < argv.length; i++) {

@@ -3,7 +3,7 @@
 // clients that take the first (or, like Converse.js, the last) link then spread over the nodes.
 import type { NodeEntry, NodeList } from '../../shared/gateway-config/index.ts';
 
-export const XRD_NS = 'http://docs.oasis-open.org/ns/xri/xrd-1.0';
+const XRD_NS = 'http://docs.oasis-open.org/ns/xri/xrd-1.0';
 export const WEBSOCKET_REL = 'urn:xmpp:alt-connections:websocket';
 export const XBOSH_REL = 'urn:xmpp:alt-connections:xbosh';
 
@@ -87,7 +87,7 @@ export function nodeUrls(node: NodeEntry, opts: UrlOptions): { websocketUrl?: st
 }
 
 /** Nodes as published, in list order (the basis of the ETag); nodes left without any URL are omitted. */
-export function publishedNodes(list: NodeList, opts: UrlOptions): PublishedNode[] {
+function publishedNodes(list: NodeList, opts: UrlOptions): PublishedNode[] {
   const out: PublishedNode[] = [];
   for (const node of list.nodes) {
     const urls = nodeUrls(node, opts);

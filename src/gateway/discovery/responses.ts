@@ -7,7 +7,7 @@ import { canonicalNodeList, hostMetaJrd, hostMetaXrd, nodeListDocument, type Pub
 export const HOST_META_PATH = '/.well-known/host-meta';
 export const HOST_META_JSON_PATH = '/.well-known/host-meta.json';
 export const NODE_LIST_PATH = '/.well-known/xmpp-web-nodes.json';
-export const DISCOVERY_PATHS: readonly string[] = [HOST_META_PATH, HOST_META_JSON_PATH, NODE_LIST_PATH];
+const DISCOVERY_PATHS: readonly string[] = [HOST_META_PATH, HOST_META_JSON_PATH, NODE_LIST_PATH];
 
 export interface DiscoveryRequest {
   method?: string | undefined;
@@ -50,7 +50,7 @@ function normalizeHost(h: string): string {
  * An empty `domains` serves any. A Host that is one of the nodes' own hosts is served too, so a
  * client can re-discover from the node it is on.
  */
-export function servesRequest(list: NodeList, host: string | undefined, queryDomain: string | null): boolean {
+function servesRequest(list: NodeList, host: string | undefined, queryDomain: string | null): boolean {
   if (list.domains.length === 0) return true;
   const domains = new Set(list.domains.map(normalizeHost));
   if (queryDomain !== null) return domains.has(normalizeHost(queryDomain));
@@ -60,7 +60,7 @@ export function servesRequest(list: NodeList, host: string | undefined, queryDom
 }
 
 /** Weak: the body's node order changes per response while its content does not (RFC 9110 §8.8.1). */
-export function nodeListEtag(list: NodeList, opts: UrlOptions): string {
+function nodeListEtag(list: NodeList, opts: UrlOptions): string {
   const hash = createHash('sha256').update(JSON.stringify(canonicalNodeList(list, opts))).digest('base64url').slice(0, 16);
   const version = list.version.replace(/[^\w.-]/g, '_').slice(0, 64);
   return `W/"${version}-${hash}"`;

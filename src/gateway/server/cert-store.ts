@@ -46,7 +46,7 @@ export interface CertStoreSnapshot {
   readonly defaultName: string | undefined;
 }
 
-export interface CertStoreEvents {
+interface CertStoreEvents {
   /** The set of served certificates changed (not emitted for the initial load in `open`). */
   reload: [CertStoreSnapshot];
 }
@@ -304,7 +304,7 @@ function loadPair(name: string, cert: Buffer, key: Buffer): Pair {
 }
 
 /** SAN dNSName entries, lower-cased; the subject CN only when the certificate has none (RFC 6125 §6.4.4). */
-export function dnsNamesOf(x509: X509Certificate): string[] {
+function dnsNamesOf(x509: X509Certificate): string[] {
   const san = parseSubjectAltName(x509.subjectAltName ?? '')
     .filter(([type]) => type === 'DNS')
     .map(([, v]) => v.toLowerCase());

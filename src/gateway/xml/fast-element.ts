@@ -8,10 +8,10 @@
 import type { XmlLimits } from './limits.ts';
 
 export const INCOMPLETE = -1;
-export const UNSURE = -2;
+const UNSURE = -2;
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
-export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 export interface FastElement {
   /** index just past the element's end */

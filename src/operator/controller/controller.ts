@@ -16,8 +16,8 @@ import { GATEWAY_INDEX, Reconciler, TerminalError, ownerKeyOf, type Caches } fro
 import { CERTIFICATES, GATEWAYS, NODES, OWNED_TYPES, keyOf, splitKey, typeId, type ResourceType } from './resources.ts';
 import { codeOf, withCode } from '../../shared/errors/codes.ts';
 
-export const CONTROLLER_NAME = 'xmppwebgateway';
-export const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGER}`;
+const CONTROLLER_NAME = 'xmppwebgateway';
+const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGER}`;
 
 export interface ControllerOptions {
   /** reads and watches */

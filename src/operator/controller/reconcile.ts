@@ -37,7 +37,7 @@ export class TerminalError extends CodedError {
 }
 
 /** The failures of one reconcile: reported together in the status, then thrown to retry with backoff. */
-export class ReconcileError extends CodedError {
+class ReconcileError extends CodedError {
   readonly problems: readonly Problem[];
   constructor(problems: readonly Problem[]) {
     super('XWG_OP_RECONCILE_FAILED', problems.map((p) => `${p.code}: ${p.message}`).join('; '));

@@ -15,11 +15,11 @@ import { resolveNodes } from './nodes.ts';
 import type { DesiredContext } from './types.ts';
 
 const HOUR = 3_600_000;
-export const DEFAULT_LEAF_LIFETIME_MS = 2160 * HOUR; // 90 days, as spec.tls.duration's default
-export const CA_LIFETIME_MS = 10 * 365 * 24 * HOUR;
+const DEFAULT_LEAF_LIFETIME_MS = 2160 * HOUR; // 90 days, as spec.tls.duration's default
+const CA_LIFETIME_MS = 10 * 365 * 24 * HOUR;
 
-export type CaAction = 'keep' | 'create' | 'renew';
-export type LeafAction = 'keep' | 'issue' | 'renew' | 'reissue';
+type CaAction = 'keep' | 'create' | 'renew';
+type LeafAction = 'keep' | 'issue' | 'renew' | 'reissue';
 
 export interface CaPlan {
   secretName: string;

@@ -15,7 +15,7 @@ const GATEWAY_DRAIN_SECONDS = Math.ceil(Number(GatewayConfig.properties.drain.pr
 const GRACE_MARGIN_SECONDS = 10;
 const RUN_AS = 65532;
 
-export const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' } };
+const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' } };
 
 /**
  * What a node's pod must restart for: its configuration file and the identity of what it mounts.

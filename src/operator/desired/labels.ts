@@ -4,7 +4,7 @@ import { API_VERSION, KIND, type XmppWebGateway } from '../api/types.ts';
 
 export const LABEL_GATEWAY = 'xwg.io/gateway';
 export const LABEL_NODE = 'xwg.io/node';
-export const APP_NAME = 'xmpp-web-gateway';
+const APP_NAME = 'xmpp-web-gateway';
 export const MANAGER = 'xmpp-web-gateway-operator';
 
 export type Component = 'node' | 'config' | 'discovery' | 'certificate' | 'disruption-budget';

@@ -10,7 +10,7 @@ import type { DesiredContext, KubernetesNodeInfo, ResolvedNode } from './types.t
 
 const dnsName = new RegExp(DNS_NAME_PATTERN);
 
-export function isPublicHost(host: string): boolean {
+function isPublicHost(host: string): boolean {
   return host.length <= 253 && dnsName.test(host) && !/^[0-9.]+$/.test(host);
 }
 
@@ -24,7 +24,7 @@ export function nodeNameForKubernetesNode(kubernetesName: string): string {
 }
 
 /** Port browsers use for HTTPS/WSS: the node port with perKubernetesNode NodePort, else the Service port. */
-export function publicHttpsPort(spec: XmppWebGatewaySpec): number {
+function publicHttpsPort(spec: XmppWebGatewaySpec): number {
   const pkn = spec.perKubernetesNode;
   if (pkn?.exposure === 'NodePort') return pkn.nodePorts?.https ?? 30443;
   return spec.service?.ports.https ?? 443;
@@ -42,7 +42,7 @@ export function urlsFor(spec: XmppWebGatewaySpec, host: string): { websocketUrl?
 }
 
 /** Secret holding a node's certificate, or undefined when secretRefs names none for it. */
-export function tlsSecretNameFor(gw: XmppWebGateway, node: string): string | undefined {
+function tlsSecretNameFor(gw: XmppWebGateway, node: string): string | undefined {
   const refs = gw.spec.tls?.secretRefs;
   if (!refs) return names.nodeTlsSecret(gw.metadata.name ?? '', node);
   const listed = refs.nodes?.find((r) => r.node === node);

@@ -2,8 +2,8 @@
 import type { TSchema } from '@sinclair/typebox';
 import { GatewayConfig } from './schema.ts';
 
-export const REFERENCE_START = '<!-- config-reference:start -->';
-export const REFERENCE_END = '<!-- config-reference:end -->';
+const REFERENCE_START = '<!-- config-reference:start -->';
+const REFERENCE_END = '<!-- config-reference:end -->';
 
 function typeOf(node: TSchema): string {
   if (node.anyOf) return (node.anyOf as TSchema[]).map((n) => (n.const !== undefined ? `\`${String(n.const)}\`` : typeOf(n))).join(' \\| ');

@@ -84,7 +84,7 @@ function signCertificate(opts: {
 
 // -- public
 
-export interface CaOptions {
+interface CaOptions {
   commonName: string;
   notBefore: Date;
   notAfter: Date;
@@ -110,7 +110,7 @@ export function createCa(opts: CaOptions): IssuedCertificate {
   return { certPem, keyPem: keyPem(privateKey) };
 }
 
-export interface LeafOptions {
+interface LeafOptions {
   ca: IssuedCertificate;
   dnsNames: readonly string[];
   notBefore: Date;
