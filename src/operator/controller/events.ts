@@ -59,8 +59,7 @@ export class EventRecorder {
     const last = this.#recent.get(key);
     if (last !== undefined && now - last < this.#o.dedupWindowMs) return;
     if (!this.#take(uid, now)) return;
-    this.#recent.set(key, now);
-    if (this.#recent.size > MAX_KEYS) this.#recent.delete(this.#recent.keys().next().value!);
+    setBounded(this.#recent, key, now);
 
     const body = {
       apiVersion: 'events.k8s.io/v1',
@@ -106,13 +105,15 @@ export class EventRecorder {
       b.tokens = Math.min(this.#o.burst, b.tokens + refill);
       b.at += refill * this.#o.refillMs;
     }
-    if (b.tokens === 0) {
-      this.#buckets.set(uid, b);
-      return false;
-    }
-    b.tokens--;
-    this.#buckets.set(uid, b);
-    if (this.#buckets.size > MAX_KEYS) this.#buckets.delete(this.#buckets.keys().next().value!);
-    return true;
+    const allowed = b.tokens > 0;
+    if (allowed) b.tokens--;
+    setBounded(this.#buckets, uid, b);
+    return allowed;
   }
+}
+
+/** Sets `key`, forgetting the oldest entry once the map holds more than MAX_KEYS (insertion order). */
+function setBounded<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.set(key, value);
+  if (map.size > MAX_KEYS) map.delete(map.keys().next().value!);
 }
