@@ -41,10 +41,11 @@ export class RawStream {
     });
   }
 
-  /** Direct TLS (XEP-0368), verified against `ca`. */
-  static connectTls(port: number, servername: string | undefined, ca: string): Promise<RawStream> {
+  /** Direct TLS (XEP-0368), verified against `ca`; `version` pins the TLS version. */
+  static connectTls(port: number, servername: string | undefined, ca: string, version?: tls.SecureVersion): Promise<RawStream> {
     return new Promise((resolve, reject) => {
-      const socket = tls.connect({ port, host: '127.0.0.1', servername, ca }, () => resolve(new RawStream(socket)));
+      const pin = version ? { minVersion: version, maxVersion: version } : {};
+      const socket = tls.connect({ port, host: '127.0.0.1', servername, ca, ...pin }, () => resolve(new RawStream(socket)));
       socket.once('error', reject);
     });
   }

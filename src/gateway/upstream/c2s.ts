@@ -12,6 +12,7 @@ import type { XmlLimits } from '../xml/limits.ts';
 import { withoutChildren } from '../xml/standalone-element.ts';
 import { StreamScanner, type StreamHeader, type TopLevelElement } from '../xml/stream-scanner.ts';
 import { withoutChannelBinding } from './channel-binding.ts';
+import { describeTlsFailure } from './tls-failure.ts';
 import { UpstreamError, type UpstreamErrorCode } from './codes.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 import { proxyHeaderFor } from './proxy-header.ts';
@@ -208,7 +209,7 @@ export class C2sStream implements UpstreamStream {
       }
       const secure = tls.connect({ socket: raw, ...this.tlsOptions(), ALPNProtocols: ['xmpp-client'] });
       this.socket = secure;
-      secure.once('error', onError);
+      secure.once('error', (err) => giveUp(describeTlsFailure(err, String(this.tlsOptions().servername))));
       secure.once('close', onTlsClose);
       secure.once('secureConnect', () => connected(secure));
     });
@@ -316,6 +317,8 @@ export class C2sStream implements UpstreamStream {
       plain.removeAllListeners('error');
       const secure = tls.connect({ socket: plain, ...this.tlsOptions() });
       this.socket = secure;
+      // Before attach(): a refused certificate is reported as such, not as a lost connection.
+      secure.once('error', (err) => this.fail('remote-connection-failed', `upstream STARTTLS: ${describeTlsFailure(err, String(this.tlsOptions().servername))}`, 'XWG_GW_UPSTREAM_TLS_FAILED'));
       this.attach(secure);
       secure.once('secureConnect', () => {
         this.secured = true;

@@ -71,6 +71,11 @@ export const ERRORS = {
     meaning: 'the upstream answered the PROXY header with a stream error or a failed TLS handshake: it does not expect one',
     action: 'set proxyProtocol: none for that upstream, or enable PROXY on the server',
   },
+  XWG_GW_UPSTREAM_TLS_FAILED: {
+    area: 'gateway',
+    meaning: 'the upstream certificate was refused during STARTTLS (a name other than the one checked, a CA not trusted, not valid now) or the handshake failed',
+    action: 'check the upstream caFile and serverName (default: the XMPP domain) against the server certificate; the log line names the failed check',
+  },
   XWG_GW_UPSTREAM_DNS_FAILED: {
     area: 'gateway',
     meaning: 'the SRV lookups of the domain failed (timeout, server failure or a malformed answer), or records were skipped',
