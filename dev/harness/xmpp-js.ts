@@ -53,8 +53,15 @@ export async function connectXmppJs(options: XmppJsOptions): Promise<OnlineClien
     xmpp.once('online', (address: { toString(): string }) => resolve(address.toString()));
     xmpp.once('error', reject);
   });
-  await xmpp.start();
-  const jid = await online;
+  online.catch(() => {}); // a failed start rejects both; the start's error is the one thrown
+  let jid: string;
+  try {
+    await xmpp.start();
+    jid = await online;
+  } catch (err) {
+    await xmpp.stop().catch(() => {});
+    throw err;
+  }
   return {
     xmpp,
     jid,
