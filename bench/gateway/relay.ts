@@ -5,6 +5,7 @@
 //   stub/tcp        clients on the stub's c2s directly (no hop: the reference for added latency)
 //   raw-pipe        WebSocket↔TCP byte pipe in Node, no XML work (the practical ceiling)
 //   gateway/ws      our gateway, RFC 7395, to the stub
+//   gateway+pp2/ws  the same with upstream proxyProtocol v2 (a PROXY header on every upstream connection)
 //   gateway/bosh    our gateway, BOSH, to the stub
 //   prosody/tcp     Prosody's c2s over TCP
 //   prosody/ws      Prosody's own mod_websocket
@@ -47,11 +48,12 @@ export interface RelayMeasurement {
 }
 
 export function paths(env: BenchEnv): PathSpec[] {
-  const { stub, pipe, gateway, prosody, gatewayToProsody } = env;
+  const { stub, pipe, gateway, gatewayProxyV2, prosody, gatewayToProsody } = env;
   const list: PathSpec[] = [
     { name: 'stub/tcp', target: { transport: 'tcp', host: '127.0.0.1', port: stub.ports[0]!, domain: 'example.com' }, pids: [{ name: 'stub', pid: stub.pid }] },
     { name: 'raw-pipe', target: { transport: 'ws-stream', url: pipe.url, domain: 'example.com' }, pids: [{ name: 'pipe', pid: pipe.pid }, { name: 'stub', pid: stub.pid }] },
     { name: 'gateway/ws', target: { transport: 'ws', url: gateway.wsUrl, domain: 'example.com' }, pids: [{ name: 'gateway', pid: gateway.pid }, { name: 'stub', pid: stub.pid }] },
+    { name: 'gateway+pp2/ws', target: { transport: 'ws', url: gatewayProxyV2.wsUrl, domain: 'example.com' }, pids: [{ name: 'gateway', pid: gatewayProxyV2.pid }, { name: 'stub', pid: stub.pid }] },
     { name: 'gateway/bosh', target: { transport: 'bosh', url: gateway.boshUrl, domain: 'example.com' }, pids: [{ name: 'gateway', pid: gateway.pid }, { name: 'stub', pid: stub.pid }] },
   ];
   if (prosody && gatewayToProsody) {

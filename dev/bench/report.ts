@@ -26,6 +26,17 @@ export function targets(r: BenchResults): Target[] {
   const pipe = byPath(relay, 'raw-pipe');
   const gws = byPath(relay, 'gateway/ws');
   if (pipe && gws) out.push({ what: 'gateway relay vs raw pipe (WebSocket, stub upstream)', goal: '≥ 50%', value: `${((gws.rate / pipe.rate) * 100).toFixed(0)}%`, met: gws.rate / pipe.rate >= 0.5 });
+  const pp2 = byPath(relay, 'gateway+pp2/ws');
+  const cpuOf = (m: typeof gws) => m?.cpuPerMessageUs.gateway;
+  if (gws && pp2 && cpuOf(gws)! > 0) {
+    const ratio = cpuOf(pp2)! / cpuOf(gws)!;
+    out.push({
+      what: 'gateway CPU per relayed WebSocket message, upstream proxyProtocol v2 vs none',
+      goal: '≤ 1.05×',
+      value: `${cpuOf(pp2)!.toFixed(1)} vs ${cpuOf(gws)!.toFixed(1)} µs (${ratio.toFixed(3)}×)`,
+      met: ratio <= 1.05,
+    });
+  }
   for (const [ours, theirs] of [
     ['gw→prosody/ws', 'prosody/ws'],
     ['gw→prosody/ws', 'prosody/bosh'],

@@ -24,15 +24,15 @@ async function started(proc: BoundedProcess, tag: string): Promise<Record<string
   return JSON.parse(m[1]!) as Record<string, unknown>;
 }
 
-export async function spawnStub(options: { ports?: number; maxMs: number; name?: string }): Promise<Running & { ports: number[] }> {
+export async function spawnStub(options: { ports?: number; proxyPorts?: number; maxMs: number; name?: string }): Promise<Running & { ports: number[]; proxyPorts: number[] }> {
   const proc = spawnBounded({
     command: process.execPath,
-    args: [STUB, '--ports', String(options.ports ?? 1), '--max-seconds', String(Math.ceil(options.maxMs / 1000))],
+    args: [STUB, '--ports', String(options.ports ?? 1), '--proxy-ports', String(options.proxyPorts ?? 0), '--max-seconds', String(Math.ceil(options.maxMs / 1000))],
     name: options.name ?? 'xmpp-stub',
     maxLifetimeMs: options.maxMs + 10_000,
   });
   const info = await started(proc, 'STUB');
-  return { name: 'stub', pid: proc.pid, proc, ports: info.ports as number[], stop: async () => void (await proc.stop({ graceMs: 3_000 })) };
+  return { name: 'stub', pid: proc.pid, proc, ports: info.ports as number[], proxyPorts: (info.proxyPorts as number[] | undefined) ?? [], stop: async () => void (await proc.stop({ graceMs: 3_000 })) };
 }
 
 export async function spawnRawPipe(options: { upstreamPorts: number[]; maxMs: number }): Promise<Running & { port: number; url: string }> {

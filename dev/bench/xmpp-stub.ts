@@ -6,10 +6,14 @@
 // It only understands what the bench's own clients send (no '>' inside attribute values, no CDATA,
 // no comments): it is a load target, not an XMPP server. Loopback only, bounded lifetime.
 //
-// As a program: node dev/bench/xmpp-stub.ts [--ports N] [--max-seconds S]
-// prints one line `STUB {"ports":[…],"pid":…}` once listening.
+// `proxyPorts` more ports expect a PROXY protocol header (v1 or v2) first, as a server behind a gateway with
+// upstream proxyProtocol does.
+//
+// As a program: node dev/bench/xmpp-stub.ts [--ports N] [--proxy-ports N] [--max-seconds S]
+// prints one line `STUB {"ports":[…],"proxyPorts":[…],"pid":…}` once listening.
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { acceptWithProxyProtocol } from '../../src/gateway/server/proxy-protocol.ts';
 
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
@@ -31,6 +35,8 @@ interface Conn {
 
 export interface XmppStub {
   ports: number[];
+  /** Ports that read a PROXY header before the stream. */
+  proxyPorts: number[];
   /** Connected sockets right now. */
   readonly connections: number;
   close(): Promise<void>;
@@ -48,7 +54,7 @@ function attr(el: string, name: string, end: number): string | undefined {
   return close < 0 ? undefined : el.slice(i + 1, close);
 }
 
-export async function startXmppStub(options: { ports?: number; host?: string } = {}): Promise<XmppStub> {
+export async function startXmppStub(options: { ports?: number; proxyPorts?: number; host?: string } = {}): Promise<XmppStub> {
   const host = options.host ?? '127.0.0.1';
   const full = new Map<string, Conn>();
   const bare = new Map<string, Conn>();
@@ -188,16 +194,23 @@ export async function startXmppStub(options: { ports?: number; host?: string } =
   };
 
   const count = options.ports ?? 1;
-  for (let i = 0; i < count; i++) {
-    const server = net.createServer({ noDelay: true }, onConnection);
+  const proxied = options.proxyPorts ?? 0;
+  const afterProxyHeader = (socket: net.Socket) => {
+    socket.on('error', () => {});
+    acceptWithProxyProtocol(socket, 10_000).then(() => onConnection(socket), () => socket.destroy());
+  };
+  for (let i = 0; i < count + proxied; i++) {
+    const server = net.createServer({ noDelay: true }, i < count ? onConnection : afterProxyHeader);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: 0, host, backlog: 4096 }, () => resolve());
     });
     servers.push(server);
   }
+  const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
   return {
-    ports: servers.map((s) => (s.address() as net.AddressInfo).port),
+    ports: servers.slice(0, count).map(portOf),
+    proxyPorts: servers.slice(count).map(portOf),
     get connections() {
       return sockets.size;
     },
@@ -215,8 +228,8 @@ function argValue(name: string, def: number): number {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const maxSeconds = argValue('--max-seconds', 1800);
-  const stub = await startXmppStub({ ports: argValue('--ports', 1) });
-  console.log(`STUB ${JSON.stringify({ ports: stub.ports, pid: process.pid })}`);
+  const stub = await startXmppStub({ ports: argValue('--ports', 1), proxyPorts: argValue('--proxy-ports', 0) });
+  console.log(`STUB ${JSON.stringify({ ports: stub.ports, proxyPorts: stub.proxyPorts, pid: process.pid })}`);
   setTimeout(() => process.exit(0), maxSeconds * 1000).unref();
   setInterval(() => {}, 1 << 30);
   const stop = () => void stub.close().then(() => process.exit(0));

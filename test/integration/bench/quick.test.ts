@@ -35,7 +35,7 @@ describe('bench --quick', () => {
     const prosody = r.skipped.prosody === undefined;
 
     const relayPaths = r.relay!.results.map((m) => m.path);
-    expect(relayPaths).toEqual(expect.arrayContaining(['stub/tcp', 'raw-pipe', 'gateway/ws', 'gateway/bosh']));
+    expect(relayPaths).toEqual(expect.arrayContaining(['stub/tcp', 'raw-pipe', 'gateway/ws', 'gateway+pp2/ws', 'gateway/bosh']));
     if (prosody) expect(relayPaths).toEqual(expect.arrayContaining(['prosody/tcp', 'prosody/ws', 'prosody/bosh', 'gw→prosody/ws', 'gw→prosody/bosh']));
     for (const m of [...r.relay!.results, ...r.latency!.results, ...r.bosh!.flatMap((b) => b.results)]) {
       expect(positive(m.rate), `${m.path} rate`).toBe(true);
