@@ -2,18 +2,18 @@
 // image built from the Dockerfile; the operator is installed the way users install it (kustomize base, then
 // the Helm chart) and reconciles a three-node XmppWebGateway into pods that become Ready by their own probes.
 // Clients reach the nodes' LoadBalancer Services on 127.0.0.1 (dev/cluster/load-balancer.ts).
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, realNodeUnavailable, type LocalCluster } from '../../../dev/cluster/cluster.ts';
+import { installOperator } from '../../../dev/cluster/install.ts';
 import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { connectXmppJs, xml } from '../../../dev/harness/xmpp-js.ts';
 import { SmClient, type Endpoint, type LinkDown } from '../../../dev/harness/xmpp-sm.ts';
 import { eventually } from '../operator/helpers.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../../..');
 const DOMAIN = 'example.com';
 const NS = 'xwg-e2e';
 const GATEWAY = 'chat';
@@ -137,26 +137,7 @@ afterAll(async () => {
 
 describe('installed with the kustomize base and the built image', () => {
   it('runs the operator as a pod of the built image, which reconciles the gateway into three Ready pods', async () => {
-    const [repository, tag] = cluster.gatewayImage.ref.split(/:(?=[^:]+$)/) as [string, string];
-    const overlay = path.join(work, 'overlay');
-    await rm(overlay, { recursive: true, force: true });
-    await import('node:fs/promises').then((fs) => fs.mkdir(overlay, { recursive: true }));
-    await writeFile(
-      path.join(overlay, 'kustomization.yaml'),
-      [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        'resources:',
-        `  - ${path.relative(overlay, path.join(REPO, 'config', 'default'))}`,
-        'images:',
-        '  - name: ghcr.io/xmpp-web-gateway/xmpp-web-gateway',
-        `    newName: ${repository}`,
-        `    newTag: ${tag}`,
-        '',
-      ].join('\n'),
-    );
-    await cluster.kubectl(['apply', '--server-side', '-k', overlay]);
-    await cluster.kubectl(['-n', 'xmpp-web-gateway-system', 'rollout', 'status', 'deployment/xmpp-web-gateway-operator', '--timeout=180s']);
+    const install = await installOperator(cluster, 'kustomize');
     await cluster.kubectl(['create', 'namespace', NS]);
     await apply(gatewayResource(NODES));
     for (const n of NODES) await gatewayPod(n);
@@ -166,22 +147,13 @@ describe('installed with the kustomize base and the built image', () => {
       return g.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     }, 120_000);
     await cluster.kubectl(['delete', 'namespace', NS, '--wait=true', '--timeout=120s']);
-    await cluster.kubectl(['delete', '-k', overlay, '--wait=true', '--timeout=120s']);
+    await install.uninstall();
   }, 10 * 60_000);
 });
 
 describe('installed with the Helm chart and the built image', () => {
   beforeAll(async () => {
-    const [repository, tag] = cluster.gatewayImage.ref.split(/:(?=[^:]+$)/) as [string, string];
-    const helm = cluster.controlPlane.binaries.helm;
-    if (!helm) throw new Error('helm was not built');
-    const { execFileSync } = await import('node:child_process');
-    execFileSync(
-      helm,
-      ['--kubeconfig', cluster.controlPlane.kubeconfigPath, 'install', 'xwg', path.join(REPO, 'charts', 'xmpp-web-gateway'), '--namespace', 'xwg-system', '--create-namespace',
-        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'replicaCount=1', '--wait', '--timeout', '180s'],
-      { stdio: 'inherit' },
-    );
+    await installOperator(cluster, 'helm');
     await cluster.kubectl(['create', 'namespace', NS]);
     await apply(gatewayResource(NODES));
     for (const n of NODES) await gatewayPod(n);

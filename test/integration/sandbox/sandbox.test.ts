@@ -1,5 +1,6 @@
-// The README's "run it" command, end to end: the local sandbox comes up from nothing, its nodes are the
-// operator's objects run as processes, real clients chat through them, and Ctrl-C stops everything.
+// The README's "run it" command, end to end: the local sandbox comes up from nothing on a real node, its
+// gateway nodes are pods of the image built from the Dockerfile, real clients chat through them, and
+// Ctrl-C stops everything and leaves nothing behind.
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +30,9 @@ afterAll(async () => {
 
 describe('npm run sandbox', () => {
   it('shows progress and prints the discovery and demo URLs', () => {
-    expect(output).toMatch(/\[1\] Kubernetes binaries/);
-    expect(output).toMatch(/\[6\] operator/);
+    expect(output).not.toMatch(/no real node/);
+    expect(output).toMatch(/\[1\] local cluster: control plane, a real node/);
+    expect(output).toMatch(/\[\d\] operator: the kustomize base with the built image, as a pod/);
     expect(field('discovery')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/xmpp-web-nodes\.json/);
     expect(field('demo page')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dev\/sandbox\/demo\/index\.html/);
   });
@@ -39,15 +41,26 @@ describe('npm run sandbox', () => {
     const list = (await (await fetch(field('discovery'))).json()) as { nodes: Array<{ name: string; ready: boolean; websocketUrl: string }> };
     expect(list.nodes.map((n) => n.name).sort()).toEqual(['t1', 't2', 't3']);
     expect(list.nodes.every((n) => n.ready)).toBe(true);
-    const kubeconfig = /--kubeconfig (\S+)/.exec(output)?.[1] ?? '';
+    const [, kubectl = 'kubectl', kubeconfig = ''] = /kubectl:\s+(\S+) --kubeconfig (\S+)/.exec(output) ?? [];
     const deadline = Date.now() + 60_000;
     let ready = '';
     while (Date.now() < deadline) {
-      ready = execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'xwg-sandbox', 'get', 'xwg', 'chat', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).toString();
+      ready = execFileSync(kubectl, ['--kubeconfig', kubeconfig, '-n', 'xwg-sandbox', 'get', 'xwg', 'chat', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).toString();
       if (ready === 'True') break;
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(ready).toBe('True');
+  });
+
+  it('runs the three nodes as pods that containerd runs, with pod IPs', () => {
+    const [, kubectl = 'kubectl', kubeconfig = ''] = /kubectl:\s+(\S+) --kubeconfig (\S+)/.exec(output) ?? [];
+    const pods = execFileSync(kubectl, ['--kubeconfig', kubeconfig, '-n', 'xwg-sandbox', 'get', 'pods', '-o', 'jsonpath={range .items[*]}{.metadata.labels.xwg\\.io/node} {.status.containerStatuses[0].containerID} {.status.podIP}{"\\n"}{end}'])
+      .toString()
+      .trim()
+      .split('\n')
+      .sort();
+    expect(pods).toHaveLength(3);
+    for (const [i, line] of pods.entries()) expect(line).toMatch(new RegExp(`^t${i + 1} containerd://[0-9a-f]{64} 10\\.\\d+\\.0\\.\\d+$`));
   });
 
   it('lets alice and bob chat through two different nodes', async () => {
