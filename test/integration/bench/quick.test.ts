@@ -32,11 +32,12 @@ describe('bench --quick', () => {
     const r = JSON.parse(await readFile(out, 'utf8')) as BenchResults;
     expect(r.quick).toBe(true);
     expect(r.errors).toEqual({});
-    const prosody = r.skipped.prosody === undefined;
+    // Every part ran: one that cannot (no Prosody, no Kubernetes binaries) fails here with its reason.
+    expect(r.skipped, 'parts the bench skipped, with the reason').toEqual({});
 
     const relayPaths = r.relay!.results.map((m) => m.path);
     expect(relayPaths).toEqual(expect.arrayContaining(['stub/tcp', 'raw-pipe', 'gateway/ws', 'gateway+pp2/ws', 'gateway/bosh']));
-    if (prosody) expect(relayPaths).toEqual(expect.arrayContaining(['prosody/tcp', 'prosody/ws', 'prosody/bosh', 'gw→prosody/ws', 'gw→prosody/bosh']));
+    expect(relayPaths).toEqual(expect.arrayContaining(['prosody/tcp', 'prosody/ws', 'prosody/bosh', 'gw→prosody/ws', 'gw→prosody/bosh']));
     for (const m of [...r.relay!.results, ...r.latency!.results, ...r.bosh!.flatMap((b) => b.results)]) {
       expect(positive(m.rate), `${m.path} rate`).toBe(true);
       expect(positive(m.latency.p50) && m.latency.p99 >= m.latency.p50, `${m.path} latency`).toBe(true);
@@ -49,9 +50,7 @@ describe('bench --quick', () => {
       expect(positive(s.acceptRate), s.kind).toBe(true);
     }
     expect(r.profile!.summary.top.length).toBeGreaterThan(5);
-    if (r.skipped.operator === undefined) expect(positive(r.operator!.convergence[0]!.ms)).toBe(true);
-    else console.log(`[bench] operator part skipped: ${r.skipped.operator}`);
+    expect(positive(r.operator!.convergence[0]!.ms)).toBe(true);
     console.log(`[bench] --quick took ${(elapsed / 1000).toFixed(1)} s`);
-    expect(elapsed).toBeLessThan(60_000 * (Number(process.env.XWG_BENCH_SLACK) || 1.5));
   }, 120_000);
 });

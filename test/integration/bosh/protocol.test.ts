@@ -13,6 +13,7 @@ import {
 } from '../../../dev/harness/bosh-http.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
+import { heldBoshRequests, untilHeld } from '../../../dev/harness/metrics.ts';
 import { eventually as poll, sleep } from '../../../dev/harness/wait.ts';
 
 const ORIGIN = 'https://chat.example.com';
@@ -52,16 +53,8 @@ async function metrics(): Promise<string> {
   return (await fetch(gateway.adminUrl('/metrics'))).text();
 }
 
-/** Requests the gateway holds open right now (its own gauge, read at scrape time). */
-async function heldCount(): Promise<number> {
-  const m = /^xwg_bosh_held_requests (\d+)/m.exec(await metrics());
-  return m ? Number(m[1]) : 0;
-}
-
-/** Until the gateway holds `n` more requests than `before`: the request has arrived and is waiting. */
-async function heldMore(before: number, n = 1): Promise<void> {
-  await eventually(async () => (await heldCount()) >= before + n, `${n} more held request(s) than ${before}`);
-}
+const heldCount = () => heldBoshRequests(gateway.adminUrl('/metrics'));
+const heldMore = (before: number) => untilHeld(gateway.adminUrl('/metrics'), before);
 
 async function inactivityCount(): Promise<number> {
   const m = /xwg_closes_total\{transport="bosh",reason="inactivity"\} (\d+)/.exec(await metrics());

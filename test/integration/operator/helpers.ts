@@ -13,7 +13,7 @@ import { pino, type Logger } from 'pino';
 import { CRD_FILE } from '../../../src/operator/api/crd.ts';
 import type { ApiCall } from '../../../src/operator/controller/kube-client.ts';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../../dev/cluster/control-plane.ts';
-import { eventually as poll } from '../../../dev/harness/wait.ts';
+import { eventually as poll, step } from '../../../dev/harness/wait.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CERT_MANAGER_CRDS = path.join(REPO, 'test/integration/operator/fixtures/cert-manager-crds.yaml');
@@ -145,9 +145,9 @@ export function yamlDocs(file: string): Obj[] {
 
 /** A control plane with the XmppWebGateway CRD (as committed in crds/) installed. */
 export async function startClusterWithCrd(opts: ControlPlaneOptions = {}): Promise<{ cp: ControlPlane; api: Api }> {
-  const cp = await startControlPlane({ log: (l) => console.log(`[control-plane] ${l}`), ...opts });
+  const cp = await step('start the control plane', 180_000, () => startControlPlane({ log: (l) => console.log(`[control-plane] ${l}`), ...opts }));
   const api = new Api(cp);
-  await installCrds(api, yamlDocs(path.join(REPO, CRD_FILE)));
+  await step('install the CRD', 60_000, () => installCrds(api, yamlDocs(path.join(REPO, CRD_FILE))));
   return { cp, api };
 }
 

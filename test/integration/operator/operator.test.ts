@@ -319,6 +319,7 @@ describe('operator', () => {
     await api.namespace(ns);
     await api.create(gatewayPath(ns), gateway(ns, 'gone', { domains: ['example.com'], upstream: { host: 'x.example.com' }, replicas: 2, hostTemplate: 'g{index}.example.com' }));
     await eventually('children', async () => (await list(ns, 'deployments', 'apps/v1')).length === 2);
+    const before = calls.length;
     await api.delete(gatewayPath(ns, 'gone'));
     await eventually(
       'every child collected',
@@ -335,6 +336,8 @@ describe('operator', () => {
       // kube-controller-manager's garbage collector learns of the CRD at its next discovery resync (30 s).
       120_000,
     );
+    // The garbage collector did it: the operator sent no DELETE in that namespace.
+    expect(calls.slice(before).filter((c) => c.namespace === ns && c.verb === 'delete')).toEqual([]);
   });
 
   it('perKubernetesNode: one node per matching Kubernetes Node, as Nodes come and go', async () => {

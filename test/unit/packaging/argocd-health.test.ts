@@ -22,8 +22,10 @@ function toLua(v: unknown): string {
 }
 
 function health(obj: unknown): { status: string; message: string } {
+  // Prosody depends on lua5.4, so `node dev/prepare.ts` brings one: without it this fails, it does not skip.
+  if (!lua) throw new Error('no Lua interpreter (lua5.1, luajit, lua5.4 or lua): run `node dev/prepare.ts` (Prosody brings lua5.4)');
   const runner = `obj = ${toLua(obj)}\nlocal hs = assert(loadfile(${toLua(script)}))()\nio.write(hs.status, "\\n", hs.message or "")`;
-  const out = execFileSync(lua!, ['-e', runner], { encoding: 'utf8' });
+  const out = execFileSync(lua, ['-e', runner], { encoding: 'utf8' });
   const [status = '', message = ''] = out.split('\n');
   return { status, message };
 }
@@ -42,7 +44,7 @@ function withStatus(observed: Partial<ObservedState>, generation = 3): XmppWebGa
   return { ...gw, metadata: { ...gw.metadata, generation }, status };
 }
 
-describe.skipIf(!lua)(`Argo CD health check (${lua ?? 'no Lua interpreter: install lua5.4'})`, () => {
+describe(`Argo CD health check (${lua ?? 'no Lua interpreter'})`, () => {
   it('is Progressing before the operator has written a status', () => {
     expect(health(gw)).toEqual({ status: 'Progressing', message: 'waiting for the operator to report status' });
   });

@@ -9,6 +9,7 @@ import { CertStore } from '../../../src/gateway/server/cert-store.ts';
 import { createListeners, peerAddressOf, proxySourceOf, type Listeners, type ListenConfig, type ListenersOptions } from '../../../src/gateway/server/listeners.ts';
 import { recordingLog, servedCert, tempDir, writePair } from './tls-fixtures.ts';
 import { selfSignedCertificate } from '../../../dev/harness/pki.ts';
+import { eventually } from '../../../dev/harness/wait.ts';
 
 const A = selfSignedCertificate('a.example');
 const B = selfSignedCertificate('b.example');
@@ -94,10 +95,11 @@ describe('HTTP listener', () => {
   });
 
   it('answers 408 to a request head that does not arrive in time (slowloris)', async () => {
-    const { ports } = await started({ config: listen({ headerTimeoutMs: 300, requestTimeoutMs: 1000 }), enable: { http: true } });
+    // The request timeout (60 s) outlasts the test: a 408 here can only come from the header timeout.
+    const { ports } = await started({ config: listen({ headerTimeoutMs: 300, requestTimeoutMs: 60_000 }), enable: { http: true } });
     const t0 = Date.now();
     expect(await exchange(ports.port, ['GET / HTTP/1.1\r\nHost: x\r\n'])).toMatch(/^HTTP\/1.1 408/);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
   it('stops accepting on closeListeners while an open request completes', async () => {
@@ -110,7 +112,7 @@ describe('HTTP listener', () => {
       },
     });
     const inFlight = exchange(ports.port, [GET]);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually('the request reached the server', () => respond !== undefined, 5_000);
     await listeners.closeListeners();
     const refused = net.connect(ports.port, '127.0.0.1');
     await expect(once(refused, 'connect')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
@@ -190,11 +192,11 @@ describe('HTTPS listener', () => {
 
   it('drops a client that stalls the TLS handshake after the header timeout', async () => {
     const { store } = await certStore();
-    const { ports } = await started({ config: listen({ headerTimeoutMs: 200, requestTimeoutMs: 1000 }), enable: { https: true }, certStore: store });
+    // Nothing else would end it before the test's own timeout: the request timeout is 60 s.
+    const { ports } = await started({ config: listen({ headerTimeoutMs: 200, requestTimeoutMs: 60_000 }), enable: { https: true }, certStore: store });
     const t0 = Date.now();
     expect(await exchange(ports.tlsPort, [])).toBe('');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
-    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it('needs a certificate store', () => {
@@ -237,10 +239,9 @@ describe('PROXY protocol', () => {
   });
 
   it('keeps slowloris protection on the HTTP server it feeds', async () => {
-    const { ports } = await started({ ...proxied, config: listen({ proxyProtocol: true, headerTimeoutMs: 300, requestTimeoutMs: 1000 }) });
-    const t0 = Date.now();
+    // As above: only the header timeout can answer 408 within the test.
+    const { ports } = await started({ ...proxied, config: listen({ proxyProtocol: true, headerTimeoutMs: 300, requestTimeoutMs: 60_000 }) });
     expect(await exchange(ports.port, ['PROXY UNKNOWN\r\nGET / HTTP/1.1\r\nHost: x\r\n'])).toMatch(/^HTTP\/1.1 408/);
-    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it('times out a connection that never sends its header', async () => {

@@ -440,8 +440,11 @@ export function fuzzPureSuite(scale: Scale): void {
       testMs,
     );
 
-    it('reports the totals', () => {
-      const cases = Object.values(totals).reduce((n: number, f) => n + ((f as { cases: number }).cases ?? 0), 0);
+    it('ran every property its full count of cases, and reports the totals', () => {
+      const properties = ['scannerArbitrary', 'scannerRoundTrip', 'scannerPoison', 'framingArbitrary', 'framingValidAndPoison', 'bodyArbitrary', 'bodyValidAndPoison', 'boshMachine'];
+      expect(Object.keys(totals).sort()).toEqual([...properties].sort());
+      for (const name of properties) expect((totals[name] as { cases: number }).cases, name).toBeGreaterThanOrEqual(runs);
+      const cases = Object.values(totals).reduce((n: number, f) => n + (f as { cases: number }).cases, 0);
       report('fuzz pure', { runsPerProperty: runs, totalCases: cases, ...totals });
     });
   });
