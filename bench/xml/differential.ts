@@ -3,7 +3,9 @@
 // elements with the same facts, same refusals with the same conditions, for random well-formed and
 // malformed inputs under random chunking.
 //
-//   node bench/xml/differential.ts [runs]
+//   node bench/xml/differential.ts [runs] [seed]
+//
+// `npm test` runs it with a fixed seed and size (test/unit/xml/differential.test.ts).
 import fc from 'fast-check';
 import { XmlInputError } from '../../src/gateway/xml/limits.ts';
 import { parseStandaloneElement } from '../../src/gateway/xml/standalone-element.ts';
@@ -84,8 +86,10 @@ function chunked(text: string, cuts: number[]): string[] {
   return chunks;
 }
 
-export function runDifferential(numRuns: number): { checked: number } {
+/** Runs each of the three properties `numRuns` times; a fixed `seed` makes the run repeatable. */
+export function runDifferential(numRuns: number, seed?: number): { checked: number } {
   let checked = 0;
+  const options = { numRuns, ...(seed === undefined ? {} : { seed }) };
   const element = fc.oneof(tree.map(render), stanza);
   // One element, as a WebSocket message.
   fc.assert(
@@ -96,7 +100,7 @@ export function runDifferential(numRuns: number): { checked: number } {
       checked += 1;
       if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`parseStandaloneElement differs for ${JSON.stringify(input)}:\n  new ${JSON.stringify(a)}\n  ref ${JSON.stringify(b)}`);
     }),
-    { numRuns },
+    options,
   );
   // A stream, cut anywhere.
   fc.assert(
@@ -109,7 +113,7 @@ export function runDifferential(numRuns: number): { checked: number } {
       // The reference hands over per slice like the new one; the comparison is exact.
       if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`StreamScanner differs for ${JSON.stringify(chunks)}:\n  new ${JSON.stringify(a)}\n  ref ${JSON.stringify(b)}`);
     }),
-    { numRuns },
+    options,
   );
   // Bytes, cut anywhere: UTF-8 decoding (valid and invalid sequences, split or not) as TextDecoder does it.
   const piece = fc.oneof(
@@ -136,14 +140,15 @@ export function runDifferential(numRuns: number): { checked: number } {
       checked += 1;
       if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`StreamScanner (bytes) differs for ${JSON.stringify(chunks.map((c) => Buffer.from(c).toString('hex')))}:\n  new ${JSON.stringify(a)}\n  ref ${JSON.stringify(b)}`);
     }),
-    { numRuns },
+    options,
   );
   return { checked };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const runs = Number(process.argv[2] ?? 20_000);
+  const seed = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
   const t0 = performance.now();
-  const { checked } = runDifferential(runs);
+  const { checked } = runDifferential(runs, seed);
   console.log(`differential: ${checked} inputs, new and reference agree (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }
