@@ -1,10 +1,12 @@
-// Browsers in front of a fleet of three gateway nodes (t1, t2, t3) and one Prosody: our client
+// Browsers in front of a fleet of three gateway nodes (t1, t2, t3) and two servers, each reached over
+// STARTTLS checked against the test CA: example.com on Prosody 0.12, example.net on ejabberd 23.01. Our client
 // library with Strophe.js discovers the nodes, spreads over them, stays on one, and fails over when it
-// goes; Converse.js finds the fleet through host-meta alone; a network that blocks WebSockets gets BOSH.
+// goes; Converse.js finds the fleet through host-meta alone and logs in to either server, over WebSocket
+// and over BOSH; a network that blocks WebSockets gets BOSH.
 //
 // Everything is on loopback. Each node is its own gateway process (see ./fleet.ts), so one can die for
 // real (SIGKILL) or drain (SIGTERM). The nodes speak TLS with a certificate from a test CA for example.com
-// and *.example.com; Chromium maps those names to 127.0.0.1 (https://example.com/, port 443 in the URL,
+// *.example.com and example.net; Chromium maps those names to 127.0.0.1 (https://example.com/, port 443 in the URL,
 // goes to t1's TLS port) and accepts the certificate by its SPKI hash. The pages discover through
 // https://example.com/.well-known/xmpp-web-nodes.json (the node list, served by t1); Converse.js
 // through https://example.com/.well-known/host-meta.
@@ -12,16 +14,20 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat, type Transport } from '../../../dev/compat/matrix.ts';
 import { launchBrowser, spkiHash, type PageHandle, type TestBrowser } from '../../../dev/harness/browser.ts';
+import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { createTestCa, type TestCa } from '../../../dev/harness/pki.ts';
 import { freePorts } from '../../../dev/harness/ports.ts';
-import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { startStaticServer, type StaticServer } from '../../../dev/harness/static-server.ts';
 import { connectXmppJs, type OnlineClient } from '../../../dev/harness/xmpp-js.ts';
+import { SERVER_LABELS, startXmppServer, type ServerKind, type XmppServer } from '../../../dev/harness/xmpp-server.ts';
 import { createFleet, type Fleet } from './fleet.ts';
 import type { Choice, LoginOptions, Session } from '../../../dev/sandbox/demo/strophe-app.ts';
 
 const DOMAIN = 'example.com';
+/** The second domain, on ejabberd. */
+const NET_DOMAIN = 'example.net';
 const NODE_NAMES = ['t1', 't2', 't3'] as const;
 type NodeName = (typeof NODE_NAMES)[number];
 const PASSWORDS: Record<string, string> = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw', erin: 'erin-pw' };
@@ -29,7 +35,10 @@ const STROPHE_PAGE = 'test/integration/browser/pages/strophe.html';
 const CONVERSE_PAGE = 'test/integration/browser/pages/converse.html';
 const SCREENSHOT = '/tmp/xwg-converse.png';
 
-let prosody: ProsodyServer;
+let prosody: XmppServer;
+let ejabberd: XmppServer;
+/** A gateway of bob's own, outside the fleet, so that killing fleet nodes never touches him. */
+let side: TestGateway;
 let ca: TestCa;
 let dir: string;
 let web: StaticServer;
@@ -76,7 +85,7 @@ async function pageReceives(h: PageHandle, from: string, body: string): Promise<
   );
 }
 
-/** Messages both ways between the page's session and bob, who is on Prosody directly. */
+/** Messages both ways between the page's session and bob, who is on Prosody through a gateway of his own. */
 async function exchange(h: PageHandle, session: Session, bob: OnlineClient, tag: string): Promise<void> {
   await h.page.evaluate(([to, body]) => window.app.send(to as string, body as string), [bob.jid, `ping ${tag}`]);
   const got = await bob.next((s) => s.is('message') && s.getChildText('body') === `ping ${tag}`);
@@ -93,12 +102,29 @@ function diagnostics(h: PageHandle): Promise<string> {
 }
 
 beforeAll(async () => {
-  prosody = await startProsody({
+  ca = await createTestCa();
+  const prosodyCert = await ca.issue({ dnsNames: [DOMAIN], label: 'prosody' });
+  const ejabberdCert = await ca.issue({ dnsNames: [NET_DOMAIN], label: 'ejabberd' });
+  prosody = await startXmppServer('prosody', {
     domains: [DOMAIN],
     users: Object.entries(PASSWORDS).map(([user, password]) => ({ user, domain: DOMAIN, password })),
+    tls: prosodyCert,
+    requireEncryption: true,
   });
-  ca = await createTestCa();
-  const leaf = await ca.issue({ dnsNames: [DOMAIN, `*.${DOMAIN}`] });
+  ejabberd = await startXmppServer('ejabberd', {
+    domains: [NET_DOMAIN],
+    users: [{ user: 'dave', domain: NET_DOMAIN, password: PASSWORDS.dave as string }],
+    tls: ejabberdCert,
+    requireEncryption: true,
+  });
+  const upstream = {
+    domains: {
+      [DOMAIN]: { host: '127.0.0.1', port: prosody.c2sPort, tls: 'starttls', caFile: ca.certPath },
+      [NET_DOMAIN]: { host: '127.0.0.1', port: ejabberd.c2sPort, tls: 'starttls', caFile: ca.certPath },
+    },
+  };
+  side = await startTestGateway({ domains: [DOMAIN], upstream });
+  const leaf = await ca.issue({ dnsNames: [DOMAIN, `*.${DOMAIN}`, NET_DOMAIN] });
   dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-browser-'));
   const certDir = path.join(dir, 'certs');
   await mkdir(certDir);
@@ -112,8 +138,8 @@ beforeAll(async () => {
   });
   fleet = createFleet({
     nodes,
-    domains: [DOMAIN],
-    upstream: { host: '127.0.0.1', port: prosody.c2sPort },
+    domains: [DOMAIN, NET_DOMAIN],
+    upstream,
     certDir,
     dir,
     allowedOrigins: [web.origin],
@@ -122,7 +148,7 @@ beforeAll(async () => {
   browser = await launchBrowser({
     // The XMPP domain's host-meta (https://example.com/.well-known/…, port 443) is served by t1, as a
     // web server proxying those paths to the fleet would; every node host goes to loopback.
-    hostResolverRules: [`MAP ${DOMAIN}:443 127.0.0.1:${tlsPorts.t1}`, `MAP *.${DOMAIN} 127.0.0.1`],
+    hostResolverRules: [`MAP ${DOMAIN}:443 127.0.0.1:${tlsPorts.t1}`, `MAP ${NET_DOMAIN}:443 127.0.0.1:${tlsPorts.t1}`, `MAP *.${DOMAIN} 127.0.0.1`],
     trustSpki: [spkiHash(leaf.certPem)],
   });
 }, 180_000);
@@ -131,14 +157,16 @@ afterAll(async () => {
   await browser?.close();
   await fleet?.close();
   await web?.close();
+  await side?.close();
   await prosody?.dispose();
+  await ejabberd?.dispose();
   await ca?.dispose();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('a browser in front of a fleet of three gateway nodes', () => {
   it('fails over to another node, chosen by the client library, when its node dies', async () => {
-    const bob = await connectXmppJs({ service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string });
+    const bob = await connectXmppJs({ service: side.wsUrl(), domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string });
     const h = await openStrophePage();
     let killed: NodeName | undefined;
     try {
@@ -177,7 +205,7 @@ describe('a browser in front of a fleet of three gateway nodes', () => {
   });
 
   it('follows a draining node to another one (see-other-uri) and keeps chatting', async () => {
-    const bob = await connectXmppJs({ service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string, resource: 'drain' });
+    const bob = await connectXmppJs({ service: side.wsUrl(), domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string, resource: 'drain' });
     const h = await openStrophePage();
     let drained: NodeName | undefined;
     try {
@@ -251,46 +279,80 @@ describe('a browser in front of a fleet of three gateway nodes', () => {
     }
   }, 180_000); // 60 fresh browser contexts on two shared cores
 
-  it('lets Converse.js, told only the XMPP domain, discover the fleet through host-meta and log in', async () => {
-    const h = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const requested: string[] = [];
-    h.page.on('request', (r) => requested.push(r.url()));
-    try {
-      await h.page.goto(`${web.url(CONVERSE_PAGE)}?domain=${DOMAIN}`);
-      const jidInput = h.page.locator('converse-login-form input[name="jid"]');
-      await jidInput.waitFor({ state: 'visible', timeout: 20_000 });
-      await jidInput.fill(`dave@${DOMAIN}`);
-      await h.page.locator('converse-login-form input[name="password"]').fill(PASSWORDS.dave as string);
-      await h.page.locator('converse-login-form [type="submit"]').click();
-      await h.page.waitForFunction(() => window.converseApi?.connection.get()?.authenticated === true, undefined, { timeout: 30_000 });
-      const conn = await h.page.evaluate(() => {
-        const c = window.converseApi?.connection.get();
-        return { jid: c?.jid ?? '', service: c?.service ?? '', websocketUrl: String(window.converseApi?.settings.get('websocket_url') ?? '') };
+  it.for([
+    ['prosody', DOMAIN, 'websocket'],
+    ['ejabberd', NET_DOMAIN, 'websocket'],
+    ['prosody', DOMAIN, 'bosh'],
+    ['ejabberd', NET_DOMAIN, 'bosh'],
+  ] as Array<[ServerKind, string, Transport]>)(
+    'lets Converse.js log in to %s (%s) over %s: told only the XMPP domain (host-meta), or one BOSH URL',
+    async ([kind, domain, transport], { task }) => {
+      compat(task, { server: kind, transport, feature: 'scram' });
+      const h = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const requested: string[] = [];
+      // What Converse wrote: WebSocket frames and BOSH request bodies.
+      const written: string[] = [];
+      h.page.on('request', (r) => {
+        requested.push(r.url());
+        const body = r.postData();
+        if (body) written.push(body);
       });
-      expect(conn.jid).toMatch(/^dave@example\.com\//);
-      // Discovery went to the XMPP domain itself, as XEP-0156 says; nothing else told Converse where to go.
-      expect(requested).toContain(`https://${DOMAIN}/.well-known/host-meta`);
-      expect(conn.websocketUrl).toBe(conn.service);
-      // The URL came from a node's host-meta: one of the fleet's WebSocket links.
-      const node = /^wss:\/\/(t[123])\.example\.com:\d+\/xmpp-websocket$/.exec(conn.service)?.[1];
-      expect(node, conn.service).toBeDefined();
-      expect(conn.service).toBe(fleet.nodeList.find((n) => n.name === node)?.websocketUrl);
-      expect((await openConnections(node as string)).websocket).toBe(1);
-      // What a person sees: the control box with the roster, signed in as dave.
-      await h.page.locator('converse-roster, #controlbox .controlbox-pane').first().waitFor({ state: 'visible', timeout: 15_000 });
-      await h.page.locator('converse-login-form').waitFor({ state: 'detached', timeout: 10_000 });
-      await h.page.waitForTimeout(500); // let fonts and the avatar settle for the picture
-      await h.page.screenshot({ path: SCREENSHOT });
-    } catch (err) {
-      console.error(`console:\n${h.log.join('\n')}`);
-      throw err;
-    } finally {
-      await h.close();
-    }
-  });
+      h.page.on('websocket', (ws) => ws.on('framesent', (f) => void written.push(String(f.payload))));
+      // Over BOSH Converse is given one node's endpoint; over WebSocket it finds the fleet by itself.
+      const boshNode = fleet.nodeList[1]!;
+      // A BOSH session of an earlier page lives on until its inactivity timeout: count the new one.
+      const boshBefore = (await openConnections(boshNode.name)).bosh;
+      try {
+        const query = transport === 'bosh' ? `?domain=${domain}&bosh=${encodeURIComponent(boshNode.boshUrl)}` : `?domain=${domain}`;
+        await h.page.goto(`${web.url(CONVERSE_PAGE)}${query}`);
+        const jidInput = h.page.locator('converse-login-form input[name="jid"]');
+        await jidInput.waitFor({ state: 'visible', timeout: 20_000 });
+        await jidInput.fill(`dave@${domain}`);
+        await h.page.locator('converse-login-form input[name="password"]').fill(PASSWORDS.dave as string);
+        await h.page.locator('converse-login-form [type="submit"]').click();
+        await h.page.waitForFunction(() => window.converseApi?.connection.get()?.authenticated === true, undefined, { timeout: 30_000 });
+        const conn = await h.page.evaluate(() => {
+          const c = window.converseApi?.connection.get();
+          return { jid: c?.jid ?? '', service: c?.service ?? '', websocketUrl: String(window.converseApi?.settings.get('websocket_url') ?? '') };
+        });
+        expect(conn.jid.startsWith(`dave@${domain}/`), conn.jid).toBe(true);
+        expect(written.some((w) => /<auth [^>]*mechanism=["']SCRAM-SHA-/.test(w)), 'a SCRAM <auth/>').toBe(true);
+        let node: string | undefined;
+        if (transport === 'websocket') {
+          // Discovery went to the XMPP domain itself, as XEP-0156 says; nothing else told Converse where to go.
+          expect(requested).toContain(`https://${domain}/.well-known/host-meta`);
+          expect(conn.websocketUrl).toBe(conn.service);
+          // The URL came from a node's host-meta: one of the fleet's WebSocket links.
+          node = /^wss:\/\/(t[123])\.example\.com:\d+\/xmpp-websocket$/.exec(conn.service)?.[1];
+          expect(node, conn.service).toBeDefined();
+          expect(conn.service).toBe(fleet.nodeList.find((n) => n.name === node)?.websocketUrl);
+          expect((await openConnections(node as string)).websocket).toBe(1);
+        } else {
+          expect(conn.service).toBe(boshNode.boshUrl);
+          expect(requested.some((u) => u.endsWith('/.well-known/host-meta'))).toBe(false);
+          node = boshNode.name;
+          expect((await openConnections(node)).bosh).toBe(boshBefore + 1);
+        }
+        // The session is on the server of that domain.
+        if (kind === 'ejabberd') expect((await ejabberd.ejabberd!.connectedUsersInfo()).map((s) => s.jid)).toContain(conn.jid);
+        // What a person sees: the control box with the roster, signed in as dave.
+        await h.page.locator('converse-roster, #controlbox .controlbox-pane').first().waitFor({ state: 'visible', timeout: 15_000 });
+        await h.page.locator('converse-login-form').waitFor({ state: 'detached', timeout: 10_000 });
+        if (kind === 'prosody' && transport === 'websocket') {
+          await h.page.waitForTimeout(500); // let fonts and the avatar settle for the picture
+          await h.page.screenshot({ path: SCREENSHOT });
+        }
+      } catch (err) {
+        console.error(`${SERVER_LABELS[kind]} over ${transport}; console:\n${h.log.join('\n')}`);
+        throw err;
+      } finally {
+        await h.close();
+      }
+    },
+  );
 
   it('falls back to BOSH when the network blocks WebSockets', async () => {
-    const bob = await connectXmppJs({ service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string, resource: 'bosh' });
+    const bob = await connectXmppJs({ service: side.wsUrl(), domain: DOMAIN, username: 'bob', password: PASSWORDS.bob as string, resource: 'bosh' });
     // A proxy that drops Upgrade: every WebSocket fails before it opens.
     const h = await openStrophePage(() => {
       class BlockedWebSocket extends EventTarget {

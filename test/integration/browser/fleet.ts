@@ -19,7 +19,8 @@ export interface FleetNodeSpec {
 export interface FleetOptions {
   nodes: readonly FleetNodeSpec[];
   domains: string[];
-  upstream: { host: string; port: number };
+  /** The gateway's `upstream` configuration, as written in its file (default, per-domain, TLS). */
+  upstream: Record<string, unknown>;
   certDir: string;
   /** Directory for the configuration files. */
   dir: string;
@@ -77,7 +78,7 @@ export function createFleet(options: FleetOptions): Fleet {
         domains: options.domains,
         listen: { host: '127.0.0.1', port: s.httpPort, tlsPort: s.tlsPort, certDir: options.certDir },
         admin: { host: '127.0.0.1', port: s.adminPort },
-        upstream: { default: { host: options.upstream.host, port: options.upstream.port, tls: 'none' } },
+        upstream: options.upstream,
         allowedOrigins: options.allowedOrigins,
         discovery: { publicScheme: 'secure', nodes: nodeList },
         drain: { deadlineMs: options.drainDeadlineMs ?? 5_000 },

@@ -1,6 +1,8 @@
 // Test page: Converse.js (the npm package's dist build) told nothing but the XMPP domain. It finds the
 // gateway by itself, through XEP-0156 host-meta at https://<domain>/.well-known/host-meta.
-// `?domain=` names the domain. A plugin hands Converse's private API to the test as `window.converseApi`.
+// `?domain=` names the domain; `?bosh=<url>` instead tells it one BOSH endpoint and nothing else (host-meta
+// lists the WebSocket first, which Converse always prefers). A plugin hands Converse's private API to the
+// test as `window.converseApi`.
 
 interface ConverseConnection {
   jid: string;
@@ -26,7 +28,9 @@ declare global {
   }
 }
 
-const domain = new URLSearchParams(location.search).get('domain') ?? 'example.com';
+const params = new URLSearchParams(location.search);
+const domain = params.get('domain') ?? 'example.com';
+const bosh = params.get('bosh');
 
 window.converse.plugins.add('xwg-test', {
   initialize() {
@@ -35,8 +39,8 @@ window.converse.plugins.add('xwg-test', {
 });
 
 void window.converse.initialize({
-  // Connection: nothing but the domain. No websocket_url, no bosh_service_url.
-  discover_connection_methods: true,
+  // Connection: nothing but the domain (no websocket_url, no bosh_service_url), or one BOSH URL.
+  ...(bosh ? { discover_connection_methods: false, bosh_service_url: bosh } : { discover_connection_methods: true }),
   // Converse 14 discovers from the login form's raw value, before default_domain/locked_domain are
   // applied: a bare "dave" would send it to https://dave/.well-known/host-meta. Users type the full address.
   default_domain: domain,
