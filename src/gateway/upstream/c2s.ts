@@ -365,7 +365,7 @@ export class C2sStream implements UpstreamStream {
     this.clearOpenTimer();
     this.stopKeepalive();
     this.socket?.destroy();
-    if (beforeOpen && count && this.target) this.options.onConnect?.(0, false);
+    if (beforeOpen && count) this.options.onConnect?.(0, false);
     this.log.warn(withCode(code ?? 'XWG_GW_UPSTREAM_FAILED', { condition, reason: text }), 'upstream failed');
     this.events.failed(condition, text);
   }
