@@ -357,6 +357,18 @@ export class KubeClient {
     });
   }
 
+  /** JSON merge patch (RFC 7386) of a few fields, e.g. one annotation, without taking ownership of more. */
+  patch<T extends KubernetesObject>(t: ResourceType, namespace: string | undefined, name: string, patch: object): Promise<T> {
+    return this.#json<T>({
+      method: 'PATCH',
+      path: objectPath(t, namespace, name),
+      query: { fieldManager: this.#t.options.fieldManager },
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      call: call('patch', t, namespace),
+    });
+  }
+
   create<T extends KubernetesObject>(t: ResourceType, namespace: string | undefined, obj: KubernetesObject): Promise<T> {
     return this.#json<T>({
       method: 'POST',

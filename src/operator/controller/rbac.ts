@@ -26,6 +26,8 @@ export const OPERATOR_RBAC_RULES: readonly ResourceRule[] = [
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: CHILD_VERBS },
   { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: CHILD_VERBS },
   { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: CHILD_VERBS },
+  // Gateway pods get an annotation when their ConfigMap changed, so the kubelet remounts it at once.
+  { apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] },
   // perKubernetesNode: the Nodes and their labels.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
   // Leader election.

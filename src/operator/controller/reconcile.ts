@@ -10,6 +10,8 @@ import { withDefaults } from '../api/defaults.ts';
 import { DesiredStateError, LABEL_NODE, buildDesired, computeStatus, observeDeployment, type DesiredContext, type NodeObservation, type ResolvedNode } from '../desired/index.ts';
 import { discoveryTlsSecretName, ingressFor } from '../desired/ingress.ts';
 import { Certificates, type CertificateRound } from './certificates/index.ts';
+import { refreshMountedConfig } from './volume-refresh.ts';
+import { hashOf } from '../desired/hash.ts';
 import { applyReason, isOwnedBy, overlay, sameStatus, withAppliedHash } from './apply.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
@@ -154,6 +156,9 @@ export class Reconciler {
         }
       }
 
+      if (actions.updated.some((u) => u.startsWith(`${configMap!.kind} ${configMap!.metadata?.name} `))) {
+        await refreshMountedConfig(this.#d.client, gw, hashOf((configMap as { data?: Record<string, string> }).data ?? {}), log);
+      }
       await this.#prune(gw, desired.objects, desired.nodes, certificates, log, errors, actions);
       return await this.#finish(gw, desired, certificates, certManager, errors, now, log);
     } finally {

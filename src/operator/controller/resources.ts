@@ -30,6 +30,8 @@ const PDBS = rt('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget');
 const INGRESSES = rt('networking.k8s.io', 'v1', 'ingresses', 'Ingress');
 export const CERTIFICATES = rt('cert-manager.io', 'v1', 'certificates', 'Certificate');
 export const NODES = rt('', 'v1', 'nodes', 'Node', false);
+/** Gateway pods, only annotated (volume-refresh.ts): never cached, never owned. */
+export const PODS = rt('', 'v1', 'pods', 'Pod');
 export const LEASES = rt('coordination.k8s.io', 'v1', 'leases', 'Lease');
 export const EVENTS = rt('events.k8s.io', 'v1', 'events', 'Event');
 

@@ -222,6 +222,11 @@ export const ERRORS = {
     meaning: 'an object the operator owns could not be applied as is (an immutable field changed); it was replaced',
     action: 'nothing needed; pods of that node restart',
   },
+  XWG_OP_CONFIG_REFRESH_FAILED: {
+    area: 'operator',
+    meaning: 'the gateway pods could not be annotated after their ConfigMap changed, so the kubelet refreshes the mounted node list only at its next periodic sync (about a minute)',
+    action: 'check the operator RBAC for list and patch on pods; nothing is lost meanwhile',
+  },
   XWG_OP_DELETE_FAILED: {
     area: 'operator',
     reason: 'DeleteFailed',
