@@ -10,6 +10,7 @@ import { RawBoshSession, SASL_NS } from '../../../dev/harness/bosh-http.ts';
 import { startEjabberd, type EjabberdServer } from '../../../dev/harness/ejabberd.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { startHaproxy, type HaproxyServer } from '../../../dev/harness/haproxy.ts';
+import { createTestPki } from '../../../dev/harness/pki.ts';
 import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { OPEN, openRawWebSocket, type RawWebSocket } from '../../../dev/harness/raw-websocket.ts';
 
@@ -241,5 +242,44 @@ describe('PROXY towards ejabberd (use_proxy_protocol), which reports the address
       await front.stop();
       await gw.close();
     }
+  });
+});
+
+describe('PROXY before TLS: ejabberd over STARTTLS and direct TLS', () => {
+  let ejabberd: EjabberdServer;
+  let pki: Awaited<ReturnType<typeof createTestPki>>;
+  const gateways: Record<string, TestGateway> = {};
+
+  beforeAll(async () => {
+    pki = await createTestPki([DOMAIN]);
+    ejabberd = await startEjabberd({ domains: [DOMAIN], users: [USER], proxyProtocol: true, tls: { certPath: pki.leaf.certPath, keyPath: pki.leaf.keyPath }, directTls: true });
+    gateways.starttls = await startTestGateway({
+      domains: [DOMAIN],
+      upstream: { default: { host: '127.0.0.1', port: ejabberd.c2sPort, tls: 'starttls', caFile: pki.ca.certPath, proxyProtocol: 'v2' } },
+    });
+    gateways.directTLS = await startTestGateway({
+      domains: [DOMAIN],
+      upstream: { default: { host: '127.0.0.1', port: ejabberd.c2sDirectTlsPort!, tls: 'directTLS', caFile: pki.ca.certPath, proxyProtocol: 'v1' } },
+    });
+  });
+
+  afterAll(async () => {
+    for (const g of Object.values(gateways)) await g.close();
+    await ejabberd?.dispose();
+    await pki?.ca.dispose();
+  });
+
+  it.each([
+    ['starttls', '127.0.0.2'],
+    ['directTLS', '127.0.0.3'],
+  ] as const)('%s: the header goes first, TLS follows, and ejabberd names the client %s on a TLS session', async (mode, address) => {
+    const ws = await wsLogin(gateways[mode]!.wsUrl(), address);
+    const session = await eventually(async () => {
+      const sessions = await ejabberd.connectedUsersInfo();
+      return sessions.find((x) => x.ip.replace(/^::ffff:/, '') === address);
+    }, `an ejabberd session from ${address}`);
+    expect(session.port).toBe(localPort(ws));
+    expect(session.connection).toMatch(/tls/);
+    ws.ws.close();
   });
 });
