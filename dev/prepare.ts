@@ -4,7 +4,8 @@
 //     nginx-light and HAProxy (reverse-proxy tests), openssl (test PKI);
 //   - containerd, runc, the CNI plugins, iptables and conntrack (the local cluster's real node),
 //     buildah and mmdebstrap (the gateway image and its local base images);
-//   - ejabberd and prosody-modules (the second upstream server, PROXY protocol and SASL2 modules),
+//   - ejabberd and prosody-modules (the second upstream server, the SASL2 modules; Debian 12's package has
+//     no mod_net_proxy, so HAProxy reads the gateway's PROXY header in front of Prosody),
 //     dnsmasq (a real DNS server for the SRV tests);
 //   - the Kubernetes binaries (dev/cluster/binaries.ts: control plane, kubelet, kube-proxy,
 //     kubectl, helm, kwok, built from the Go module proxy), unless XWG_SKIP_KUBE=1.
@@ -27,7 +28,7 @@ const PACKAGES: Record<string, string> = {
   chromium: 'browser tests (Strophe.js / @xmpp/client in a real page)',
   'fonts-liberation': 'fonts for headless Chromium',
   'nginx-light': 'reverse proxy in front of the gateway (proxy tests)',
-  haproxy: 'reverse proxy in front of the gateway (proxy tests)',
+  haproxy: 'reverse proxy in front of the gateway, and PROXY protocol receiver in front of Prosody (proxy tests)',
   openssl: 'test PKI (dev/harness/pki.ts)',
   'ca-certificates': 'TLS trust store',
   procps: 'ps/pkill for debugging test processes',
@@ -40,7 +41,7 @@ const PACKAGES: Record<string, string> = {
   buildah: 'builds the gateway image from the Dockerfile without a Docker engine',
   mmdebstrap: 'builds local stand-ins for the Dockerfile\'s base images (no registry reachable)',
   ejabberd: 'second upstream XMPP server for integration tests',
-  'prosody-modules': 'mod_net_proxy (PROXY protocol) and the SASL2 modules for Prosody',
+  'prosody-modules': 'the SASL2 modules for Prosody (it has no mod_net_proxy)',
   dnsmasq: 'a real DNS server on loopback for the SRV record tests',
 };
 
