@@ -10,6 +10,7 @@ import { RawBoshSession, SASL_NS } from '../../../dev/harness/bosh-http.ts';
 import { startEjabberd, type EjabberdServer } from '../../../dev/harness/ejabberd.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { startHaproxy, type HaproxyServer } from '../../../dev/harness/haproxy.ts';
+import { startNginx } from '../../../dev/harness/nginx.ts';
 import { createTestPki } from '../../../dev/harness/pki.ts';
 import { startProsody, type ProsodyServer } from '../../../dev/harness/prosody.ts';
 import { OPEN, openRawWebSocket, type RawWebSocket } from '../../../dev/harness/raw-websocket.ts';
@@ -145,6 +146,23 @@ describe('PROXY towards Prosody, read by HAProxy (accept-proxy) in front of it',
     const s = new RawBoshSession(gateways[name]!.url('/http-bind'), { localAddress: '127.0.0.3' });
     const res = await s.create({ to: DOMAIN, timeoutMs: ANSWER_MS });
     expect(res.body.attrs).toMatchObject({ type: 'terminate', condition: 'remote-connection-failed' });
+  });
+
+  it('behind nginx: the trusted X-Forwarded-For address goes upstream, with port 0 (a header names no port)', async () => {
+    const gw = await startTestGateway({
+      domains: [DOMAIN],
+      listen: { trustedProxies: ['127.0.0.1'] },
+      upstream: { default: { host: '127.0.0.1', port: receiver.ports.recv!, tls: 'none', proxyProtocol: 'v1' } },
+    });
+    const nginx = await startNginx({ locations: [{ path: '/xmpp-websocket', upstream: `http://127.0.0.1:${gw.ports.http}` }] });
+    try {
+      const ws = await wsLogin(nginx.wsUrl(), '127.0.0.2');
+      await receiver.waitForConnection('recv', (c) => c.client === '127.0.0.2:0');
+      ws.ws.close();
+    } finally {
+      await nginx.stop();
+      await gw.close();
+    }
   });
 
   it('chain: HAProxy (send-proxy-v2) -> gateway (PROXY in) -> HAProxy (accept-proxy) -> Prosody keeps the original client', async () => {
