@@ -277,7 +277,9 @@ export function encodeProxyV1(f: ProxyHeaderFields): Buffer {
 export function encodeProxyV2(f: ProxyHeaderFields): Buffer {
   const e = endpoints(f);
   const tlvs: Buffer[] = [];
-  if (e && f.authority) tlvs.push(tlv(PP2_TYPE_AUTHORITY, Buffer.from(f.authority, 'utf8')));
+  // A host name is at most 253 bytes; anything longer the client made up is not passed on.
+  const authority = f.authority ? Buffer.from(f.authority, 'utf8') : undefined;
+  if (e && authority && authority.length <= 255) tlvs.push(tlv(PP2_TYPE_AUTHORITY, authority));
   if (e && f.tls) {
     // §2.2.5: client bit field, then a 32-bit verify result: non-zero, as no client certificate was verified.
     const head = Buffer.from([PP2_CLIENT_SSL, 0, 0, 0, 1]);

@@ -3,6 +3,8 @@
 import type { Target } from './srv.ts';
 
 const keyOf = (t: Target) => `${t.tls}|${t.host}|${t.port}`;
+/** Servers remembered at most (SRV targets of many domains): past it, the expired go, then the oldest. */
+const MAX_REMEMBERED = 10_000;
 
 export class FailureMemory {
   readonly #backoffMs: number;
@@ -35,7 +37,14 @@ export class FailureMemory {
 
   failed(target: Target, now: number): void {
     if (this.#backoffMs <= 0) return;
-    this.#until.set(keyOf(target), now + this.#backoffMs);
+    const key = keyOf(target);
+    this.#until.delete(key);
+    if (this.#until.size >= MAX_REMEMBERED) {
+      for (const [k, until] of this.#until) if (until <= now) this.#until.delete(k);
+      // Insertion order is failure order: the oldest failure goes first.
+      while (this.#until.size >= MAX_REMEMBERED) this.#until.delete(this.#until.keys().next().value!);
+    }
+    this.#until.set(key, now + this.#backoffMs);
   }
 
   succeeded(target: Target): void {

@@ -28,6 +28,20 @@ describe('FailureMemory', () => {
     }
   });
 
+  it('remembers at most 10,000 servers: the expired go first, then the oldest failure', () => {
+    const m = new FailureMemory(1000);
+    for (let i = 0; i < 10_000; i++) m.failed(t(`h${i}`), i < 5 ? 0 : 500);
+    m.failed(t('new'), 1200); // h0..h4 expired at 1000: they make room
+    expect(m.coolingDown(1200)).toHaveLength(9_996);
+    for (let i = 0; i < 10; i++) m.failed(t(`more${i}`), 1300);
+    // Four fit; each of the six after them pushes out the oldest failure still remembered (h5…h10).
+    const cooling = m.coolingDown(1300);
+    expect(cooling).toHaveLength(10_000);
+    expect(cooling).not.toContain('none|h10|5222');
+    expect(cooling).toContain('none|h11|5222');
+    expect(cooling).toContain('none|more9|5222');
+  });
+
   it('tells a server apart by port and TLS mode', () => {
     const m = new FailureMemory(1000);
     m.failed({ host: 'a', port: 5223, tls: 'directTLS' }, 0);

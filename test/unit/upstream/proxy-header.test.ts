@@ -77,6 +77,13 @@ describe('v2', () => {
     expect(ssl.subarray(8).toString('latin1')).toBe('TLSv1.3');
   });
 
+  it('an authority longer than a host name can be is left out', () => {
+    const b = encodeProxyV2({ source: { address: '127.0.0.3', port: 1 }, destination: { address: '127.0.0.1', port: 2 }, authority: 'a'.repeat(256) });
+    expect(tlvs(b).has(PP2_TYPE_AUTHORITY)).toBe(false);
+    const ok = encodeProxyV2({ source: { address: '127.0.0.3', port: 1 }, destination: { address: '127.0.0.1', port: 2 }, authority: 'a'.repeat(255) });
+    expect(tlvs(ok).get(PP2_TYPE_AUTHORITY)?.length).toBe(255);
+  });
+
   it('no SSL TLV for a plain client, no authority when unknown', () => {
     const b = encodeProxyV2({ source: { address: '127.0.0.3', port: 1 }, destination: { address: '127.0.0.1', port: 2 }, tls: false });
     expect(tlvs(b).size).toBe(0);
