@@ -39,11 +39,11 @@ function render(t: Tree): string {
   return `<${t.name}${attrs}${t.ws === ' / ' ? '' : t.ws}>${t.children.map((c) => (typeof c === 'string' ? c : render(c))).join('')}</${t.endName ?? t.name}${t.ws === '\n' ? '\n' : ''}>`;
 }
 
-/** Mostly-valid trees: common stanza shapes with occasional flaws. */
-const stanza = fc.tuple(fc.constantFrom('message', 'iq', 'presence', 'stream:features', 'r'), fc.array(fc.tuple(fc.constantFrom('to', 'id', 'type', 'xml:lang', 'xmlns'), fc.constantFrom('a@b/c', 'x1', 'chat', 'en', 'urn:xmpp:sm:3', 'jabber:client')), { maxLength: 3 }), text, text).map(
-  ([n, attrs, t1, t2]) => {
+/** Mostly-valid trees: common stanza shapes with occasional flaws (a repeated attribute one time in eight). */
+const stanza = fc.tuple(fc.constantFrom('message', 'iq', 'presence', 'stream:features', 'r'), fc.array(fc.tuple(fc.constantFrom('to', 'id', 'type', 'xml:lang', 'xmlns'), fc.constantFrom('a@b/c', 'x1', 'chat', 'en', 'urn:xmpp:sm:3', 'jabber:client')), { maxLength: 3 }), text, text, fc.nat(7)).map(
+  ([n, attrs, t1, t2, flaw]) => {
     const seen = new Set<string>();
-    const a = attrs.filter(([k]) => !seen.has(k) && seen.add(k)).map(([k, v]) => ` ${k}='${v}'`).join('');
+    const a = attrs.filter(([k]) => flaw === 0 || (!seen.has(k) && seen.add(k))).map(([k, v]) => ` ${k}='${v}'`).join('');
     return `<${n}${a}><body>${t1}</body><x xmlns='urn:x'>${t2}</x></${n}>`;
   },
 );
