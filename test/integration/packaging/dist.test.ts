@@ -1,5 +1,7 @@
 // What the image runs, without Docker: dist/ from `npm run build`, production dependencies only (as the
-// Dockerfile's build stage leaves them), started as uid 65532 from a tree it cannot write to.
+// Dockerfile's build stage leaves them), started as uid 65532 from a tree it cannot write to. Everything the
+// image user touches is copied there first (the Node binary, the examples): a checkout may sit in a directory
+// only root can enter (mode 0700, like root's home), which uid 65532 cannot reach.
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import { loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../../scripts/gen-manifests.ts';
 import { freePorts } from '../../../dev/harness/ports.ts';
+import { eventually } from '../../../dev/harness/wait.ts';
 
 const execFileAsync = promisify(execFile);
 const IMAGE_UID = 65532;
@@ -17,6 +20,9 @@ const asImageUser = process.getuid?.() === 0;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'xwg-dist-'));
 const app = path.join(dir, 'app');
+/** The pinned Node, copied out of the checkout (the image has its own). */
+const node = path.join(dir, 'node');
+const examples = path.join(dir, 'examples');
 // npm and tsc under the pinned Node (the one running this test).
 const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${path.join(repoRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}` };
 
@@ -32,7 +38,7 @@ async function npm(args: string[], cwd: string): Promise<string> {
 /** `node dist/cli/main.js …` in the app directory, as the image user when we can switch to it. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cli/main.js', ...args], {
+    const child = spawn(node, ['dist/cli/main.js', ...args], {
       cwd: app,
       env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TMPDIR: '/tmp', NODE_ENV: 'production' },
       ...(asImageUser ? { uid: IMAGE_UID, gid: IMAGE_UID } : {}),
@@ -58,6 +64,10 @@ beforeAll(async () => {
   const rm = /rm -rf ((?:node_modules\/\S+\s*)+)/.exec(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'));
   expect(rm, 'the Dockerfile removes the second Node runtime').not.toBeNull();
   for (const p of rm![1]!.trim().split(/\s+/)) rmSync(path.join(app, p), { recursive: true, force: true });
+  copyFileSync(process.execPath, node);
+  chmodSync(node, 0o755);
+  mkdirSync(examples);
+  for (const f of readdirSync(path.join(repoRoot, 'examples')).filter((f) => f.endsWith('.yaml'))) copyFileSync(path.join(repoRoot, 'examples', f), path.join(examples, f));
   // Readable by everyone, writable by root only: the image user can write nowhere here.
   chmodSync(dir, 0o755);
 }, 600_000);
@@ -65,6 +75,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('dist/ with production dependencies only', () => {
+  it('runs as the image user (uid 65532), which needs root to switch to', () => {
+    expect(asImageUser, 'run the tests as root (CI does): only root can start a process as uid 65532').toBe(true);
+  });
+
   it('holds no dev dependency and no second Node runtime', () => {
     for (const dev of ['typescript', 'vitest', '@types/ws', 'playwright-core', 'fast-check']) expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
     for (const prod of ['ws', 'pino', '@kubernetes/client-node', 'js-yaml', '@sinclair/typebox']) expect(existsSync(path.join(app, 'node_modules', prod)), prod).toBe(true);
@@ -102,7 +116,7 @@ describe('dist/ with production dependencies only', () => {
   });
 
   it('renders examples/minimal.yaml as the sources do', async () => {
-    const r = await cli(['render', '-f', path.join(repoRoot, 'examples/minimal.yaml')]);
+    const r = await cli(['render', '-f', path.join(examples, 'minimal.yaml')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const docs = loadAll(r.stdout) as KubernetesObject[];
@@ -112,7 +126,7 @@ describe('dist/ with production dependencies only', () => {
   });
 
   it('validates every example', async () => {
-    const files = ['minimal.yaml', 'cert-manager.yaml', 'multi-domain.yaml'].flatMap((f) => ['-f', path.join(repoRoot, 'examples', f)]);
+    const files = ['minimal.yaml', 'cert-manager.yaml', 'multi-domain.yaml'].flatMap((f) => ['-f', path.join(examples, f)]);
     const r = await cli(['validate', ...files]);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('ok');
@@ -121,7 +135,7 @@ describe('dist/ with production dependencies only', () => {
   it('runs a gateway node that answers /healthz on its admin port and drains on SIGTERM', async () => {
     const [port, adminPort] = (await freePorts(2)) as [number, number];
     const args = ['dist/cli/main.js', 'gateway', `--listen.port=${port}`, `--admin.port=${adminPort}`, '--upstream.default.host=127.0.0.1', '--drain.deadlineMs=1000'];
-    const child = spawn(process.execPath, args, {
+    const child = spawn(node, args, {
       cwd: app,
       env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TMPDIR: '/tmp' },
       ...(asImageUser ? { uid: IMAGE_UID, gid: IMAGE_UID } : {}),
@@ -131,12 +145,10 @@ describe('dist/ with production dependencies only', () => {
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      let body = '';
-      for (let i = 0; i < 100 && body !== 'ok'; i++) {
-        body = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then(async (r) => (await r.text()).trim()).catch(() => '');
-        if (body !== 'ok') await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(body, output).toBe('ok');
+      const healthz = () => fetch(`http://127.0.0.1:${adminPort}/healthz`).then(async (r) => (await r.text()).trim());
+      await eventually(`/healthz answers ok (output so far: ${output})`, async () => (await healthz()) === 'ok', { timeoutMs: 10_000 }).catch((e: Error) => {
+        throw new Error(`${e.message}\n${output}`);
+      });
     } finally {
       child.kill('SIGTERM');
     }
