@@ -70,6 +70,8 @@ export interface ProsodyOptions {
   allowUnencryptedPlain?: boolean;
   /** Extra modules for modules_enabled. */
   extraModules?: string[];
+  /** More directories Prosody loads modules from (plugin_paths). */
+  pluginPaths?: string[];
   /** More addresses for c2s beside 127.0.0.1, e.g. the host end of a real node's veth, where pods reach it. */
   c2sInterfaces?: string[];
   /** Lua appended to the global section of the config. */
@@ -221,7 +223,7 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
     `pidfile = ${lua(path.join(dir, 'prosody.pid'))}`,
     `data_path = ${lua(path.join(dir, 'data'))}`,
     `certificates = ${lua(path.join(dir, 'certs'))}`,
-    'plugin_paths = { }',
+    `plugin_paths = ${luaList(o.pluginPaths ?? [])}`,
     'use_ipv6 = false',
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',

@@ -22,10 +22,23 @@ export interface XmppJsOptions {
   resource?: string;
   /** SASL mechanism to use instead of xmpp.js's own choice (e.g. "PLAIN"). */
   mechanism?: string;
+  /** XEP-0388 user-agent id (FAST tokens are bound to it); default: a new random one. */
+  userAgentId?: string;
+  /** A FAST token (XEP-0484) to try first, as xmpp.js stored it. */
+  fastToken?: FastToken;
+  /** Called with each FAST token the server hands out. */
+  onFastToken?: (token: FastToken) => void;
+}
+
+/** What xmpp.js stores of a FAST token. */
+export interface FastToken {
+  mechanism: string;
+  token: string;
+  expiry: string;
 }
 
 export async function connectXmppJs(options: XmppJsOptions): Promise<OnlineClient> {
-  const { mechanism, ...rest } = options;
+  const { mechanism, userAgentId, fastToken, onFastToken, ...rest } = options;
   const credentials =
     mechanism === undefined
       ? undefined
@@ -33,8 +46,22 @@ export async function connectXmppJs(options: XmppJsOptions): Promise<OnlineClien
           if (!mechanisms.includes(mechanism)) throw new Error(`${mechanism} not offered (offered: ${mechanisms.join(' ')})`);
           return authenticate({ username: options.username, password: options.password }, mechanism);
         };
-  const xmpp = client({ ...rest, resource: options.resource ?? 'test', ...(credentials ? { credentials } : {}) });
+  const xmpp = client({
+    ...rest,
+    resource: options.resource ?? 'test',
+    ...(credentials ? { credentials } : {}),
+    ...(userAgentId ? { userAgent: xml('user-agent', { id: userAgentId }) } : {}),
+  });
   xmpp.reconnect.stop();
+  let token = fastToken;
+  xmpp.fast.fetchToken = async () => token;
+  xmpp.fast.saveToken = async (t: FastToken) => {
+    token = t;
+    onFastToken?.(t);
+  };
+  xmpp.fast.deleteToken = async () => {
+    token = undefined;
+  };
   const received: Element[] = [];
   const sent: Element[] = [];
   xmpp.on('send', (element: Element) => void sent.push(element));

@@ -3,6 +3,7 @@
 // SERVER_KINDS, so the same test body runs against each; server-specific options go in `prosody` /
 // `ejabberd`.
 
+import path from 'node:path';
 import { startEjabberd, type EjabberdOptions, type EjabberdServer } from './ejabberd.ts';
 import type { BoundedProcess, ExitInfo } from './process.ts';
 import { startProsody, type ProsodyOptions, type ProsodyServer } from './prosody.ts';
@@ -35,6 +36,12 @@ export interface XmppServerOptions {
   /** Also a direct TLS (XEP-0368) port. */
   directTls?: boolean;
   logLevel?: 'debug' | 'info';
+  /**
+   * SASL2 (XEP-0388) with Bind2 (XEP-0386) and FAST (XEP-0484): Debian's prosody-modules mod_sasl2,
+   * mod_sasl2_bind2 and mod_sasl2_fast, with the harness's 0.12 compatibility module
+   * (prosody-modules/mod_xwg_sasl2_compat.lua says why). ejabberd 23.01 has none of them (they came in 23.10).
+   */
+  sasl2?: boolean;
   /** Options only Prosody understands, merged over the common ones. */
   prosody?: Partial<ProsodyOptions>;
   /** Options only ejabberd understands, merged over the common ones. */
@@ -64,6 +71,12 @@ export interface XmppServer {
   dispose(): Promise<void>;
 }
 
+/** Modules of the harness's own for Prosody (dev/harness/prosody-modules). */
+export const HARNESS_PROSODY_MODULES = path.join(import.meta.dirname, 'prosody-modules');
+
+/** What `sasl2: true` loads into Prosody, the compatibility module first. */
+export const PROSODY_SASL2_MODULES = ['xwg_sasl2_compat', 'sasl2', 'sasl2_bind2', 'sasl2_fast'] as const;
+
 async function mapLimit<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -75,6 +88,7 @@ async function mapLimit<T>(items: readonly T[], limit: number, f: (item: T) => P
 /** Starts the server of `kind` on loopback with the given domains, users and TLS. */
 export async function startXmppServer(kind: ServerKind, o: XmppServerOptions = {}): Promise<XmppServer> {
   const domains = o.domains ?? ['example.com'];
+  if (o.sasl2 && kind !== 'prosody') throw new Error(`startXmppServer: ${SERVER_LABELS[kind]} has no SASL2 (ejabberd added it in 23.10)`);
   if (kind === 'prosody') {
     const p = await startProsody({
       domains,
@@ -85,6 +99,7 @@ export async function startXmppServer(kind: ServerKind, o: XmppServerOptions = {
       requireEncryption: o.requireEncryption,
       directTls: o.directTls,
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      ...(o.sasl2 ? { extraModules: [...PROSODY_SASL2_MODULES], pluginPaths: [HARNESS_PROSODY_MODULES] } : {}),
       ...o.prosody,
     });
     return {

@@ -20,8 +20,14 @@ declare module '@xmpp/client' {
     disconnect(timeout?: number): Promise<void>;
     iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
     reconnect: { stop(): void };
+    /** XEP-0484 FAST: the token store hooks xmpp.js calls. */
+    fast: {
+      fetchToken(): Promise<unknown>;
+      saveToken(token: never): Promise<void>;
+      deleteToken(): Promise<void>;
+    };
   }
-  export function client(options: { service: string; domain?: string; username?: string; password?: string; resource?: string; credentials?: unknown }): XmppClient;
+  export function client(options: { service: string; domain?: string; username?: string; password?: string; resource?: string; credentials?: unknown; userAgent?: Element }): XmppClient;
   export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: Array<Element | string>): Element;
   export const jid: (s: string) => unknown;
 }
