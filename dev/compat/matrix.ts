@@ -89,6 +89,9 @@ export function collect(report: JsonReport, root: string): CompatResult[] {
   return out.sort((x, y) => `${x.file} ${x.test}`.localeCompare(`${y.file} ${y.test}`));
 }
 
+/** Test names as Markdown text: a name may hold an element (`<open/>`). */
+const md = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 const key = (server: string, transport: string, feature: string) => `${server}/${transport}/${feature}`;
 
 type Verdict = { mark: string; results: CompatResult[] };
@@ -98,8 +101,20 @@ function verdict(results: CompatResult[]): Verdict {
   if (ran.length === 0) return { mark: results.length ? 'not run' : '—', results };
   if (ran.some((r) => r.status === 'failed')) return { mark: '❌ fails', results };
   const unsupported = ran.every((r) => r.cell.claim === 'unsupported');
-  return { mark: unsupported ? 'not offered by the server' : '✅', results };
+  return { mark: unsupported ? 'server lacks it' : '✅', results };
 }
+
+/** What a reader needs to read the cells right; fixed text, not results. */
+const NOTES = [
+  'SCRAM: SCRAM-SHA-1 (xmpp.js, the GS2 test client) or the best SCRAM the server offers (Strophe, Converse.js). ' +
+    "SCRAM-*-PLUS is never offered through the gateway: see [upstream TLS](upstream-tls.md) for why, and for the GS2 'y' flag.",
+  'SASL2 + Bind2 and FAST: Prosody with the SASL2 modules of Debian 12\'s prosody-modules (2023-02 snapshot), which expect ' +
+    'Prosody 0.13; the test harness loads a small compatibility module (dev/harness/prosody-modules/mod_xwg_sasl2_compat.lua) ' +
+    'for the 0.13 functions they call. mod_sasl2_sm cannot run on 0.12: no stream management inside SASL2.',
+  'PROXY towards Prosody: Debian 12 packages no mod_net_proxy, so Prosody cannot read the header; the gateway side of it is ' +
+    'tested with HAProxy (accept-proxy) in front of Prosody, in test/integration/upstream/proxy-protocol.test.ts.',
+  'Resume and drain: the CI sample of the reliability runs (10 WebSocket and 3 BOSH clients), zero stanzas lost or doubled.',
+];
 
 const DATA_OPEN = '<!-- compat-data';
 const DATA_CLOSE = '-->';
@@ -119,7 +134,7 @@ export function render(results: readonly CompatResult[], run: CompatRun): string
     if (n === undefined) {
       n = refs.size + 1;
       refs.set(id, n);
-      tests.push(`${n}. \`${r.file}\` › ${r.test}`);
+      tests.push(`${n}. \`${r.file}\` › ${md(r.test)}`);
     }
     return n;
   };
@@ -145,9 +160,10 @@ export function render(results: readonly CompatResult[], run: CompatRun): string
       lines.push(`| ${s.title} | ${t.title} | ${cells.join(' | ')} |`);
     }
   }
+  lines.push('', '## Notes', '', ...NOTES.map((n) => `- ${n}`));
   lines.push('', '## Tests', '', ...tests, '');
   const failed = results.filter((r) => r.status === 'failed');
-  if (failed.length) lines.push('## Failed in this run', '', ...failed.map((r) => `- \`${r.file}\` › ${r.test}`), '');
+  if (failed.length) lines.push('## Failed in this run', '', ...failed.map((r) => `- \`${r.file}\` › ${md(r.test)}`), '');
   lines.push(`${DATA_OPEN}\n${JSON.stringify({ run, results })}\n${DATA_CLOSE}`, '');
   return lines.join('\n');
 }

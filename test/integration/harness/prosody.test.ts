@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compat } from '../../../dev/compat/matrix.ts';
 import { createTestCa, type LeafCertificate, type TestCa } from '../../../dev/harness/pki.ts';
 import { isPortOpen } from '../../../dev/harness/ports.ts';
 import { processGroupAlive } from '../../../dev/harness/process.ts';
@@ -29,6 +30,13 @@ describe('Prosody harness', () => {
   it('reports Prosody 0.12 with smacks, websocket and bosh modules', async () => {
     expect(await prosodyVersion()).toMatch(/^0\.12\./);
     for (const mod of ['smacks', 'websocket', 'bosh', 'c2s', 'tls']) expect(prosodyModuleAvailable(mod), mod).toBe(true);
+  });
+
+  it('cannot read a PROXY protocol header: Debian 12 packages no mod_net_proxy', ({ task }) => {
+    for (const transport of ['websocket', 'bosh'] as const) {
+      compat(task, { server: 'prosody', transport, feature: 'proxy-v1', claim: 'unsupported' }, { server: 'prosody', transport, feature: 'proxy-v2', claim: 'unsupported' });
+    }
+    expect(prosodyModuleAvailable('net_proxy')).toBe(false);
   });
 
   describe('plain c2s with two VirtualHosts', () => {

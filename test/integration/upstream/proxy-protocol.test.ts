@@ -6,6 +6,7 @@
 // out), and both misconfigured pairs: a clean stream error and a coded log line, never a hang.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino, type Logger } from 'pino';
+import { compat } from '../../../dev/compat/matrix.ts';
 import { RawBoshSession, SASL_NS } from '../../../dev/harness/bosh-http.ts';
 import { startEjabberd, type EjabberdServer } from '../../../dev/harness/ejabberd.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
@@ -216,20 +217,22 @@ describe('PROXY towards ejabberd (use_proxy_protocol), which reports the address
       return sessions.find((s) => s.jid.startsWith('alice@example.com/') && s.ip.replace(/^::ffff:/, '') === address);
     }, `an ejabberd session from ${address}`);
 
-  it.each([
+  it.for([
     ['v1', '127.0.0.2'],
     ['v2', '127.0.0.3'],
-  ] as const)('WebSocket %s from %s: connected_users_info names the client', async (version, address) => {
+  ] as const)('WebSocket %s from %s: connected_users_info names the client', async ([version, address], { task }) => {
+    compat(task, { server: 'ejabberd', transport: 'websocket', feature: version === 'v1' ? 'proxy-v1' : 'proxy-v2' });
     const ws = await wsLogin(gateways[version]!.wsUrl(), address);
     const session = await sessionFrom(address);
     expect(session.port).toBe(localPort(ws));
     ws.ws.close();
   });
 
-  it.each([
+  it.for([
     ['v1', '127.0.0.3'],
     ['v2', '127.0.0.2'],
-  ] as const)('BOSH %s from %s: connected_users_info names the client that created the session', async (version, address) => {
+  ] as const)('BOSH %s from %s: connected_users_info names the client that created the session', async ([version, address], { task }) => {
+    compat(task, { server: 'ejabberd', transport: 'bosh', feature: version === 'v1' ? 'proxy-v1' : 'proxy-v2' });
     const s = new RawBoshSession(gateways[version]!.url('/http-bind'), { localAddress: address });
     await s.create({ to: DOMAIN });
     await s.login(USER.user, USER.password, DOMAIN);
