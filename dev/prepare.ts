@@ -8,7 +8,8 @@
 //     no mod_net_proxy, so HAProxy reads the gateway's PROXY header in front of Prosody),
 //     dnsmasq (a real DNS server for the SRV tests);
 //   - the Kubernetes binaries (dev/cluster/binaries.ts: control plane, kubelet, kube-proxy,
-//     kubectl, helm, kwok, built from the Go module proxy), unless XWG_SKIP_KUBE=1.
+//     kubectl, helm, kwok, built from the Go module proxy), unless XWG_SKIP_KUBE=1, with the machine's
+//     Go when new enough, else a Go toolchain module from the Go module proxy (dev/go-toolchain.ts).
 //
 // The services these packages ship (prosody, nginx, haproxy) are never started: a policy-rc.d
 // that refuses every start is in place during the install, and a system Prosody found running
@@ -19,6 +20,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ensureKubeBinaries } from './cluster/binaries.ts';
+import { ensureGo } from './go-toolchain.ts';
 
 /** Debian package → why it is needed. */
 const PACKAGES: Record<string, string> = {
@@ -43,6 +45,7 @@ const PACKAGES: Record<string, string> = {
   ejabberd: 'second upstream XMPP server for integration tests',
   'prosody-modules': 'the SASL2 modules for Prosody (it has no mod_net_proxy)',
   dnsmasq: 'a real DNS server on loopback for the SRV record tests',
+  unzip: 'unpacks the Go toolchain from the Go module proxy when the machine has none new enough (dev/go-toolchain.ts)',
 };
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
@@ -165,6 +168,15 @@ async function prepareKube(): Promise<void> {
   if (process.env.XWG_SKIP_KUBE === '1' || process.env.XWG_SKIP_KUBE === 'true') {
     log('XWG_SKIP_KUBE set: skipping kube-apiserver/etcd');
     return;
+  }
+  if (!process.env.KUBEBUILDER_ASSETS) {
+    // Go builds the binaries: the machine's when new enough, else one from the Go module proxy.
+    try {
+      await ensureGo(log);
+    } catch (e) {
+      process.stderr.write(`[prepare] ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    }
   }
   log('Kubernetes binaries: ensureKubeBinaries()');
   const bins = await ensureKubeBinaries();
