@@ -300,7 +300,7 @@ describe('a browser in front of a fleet of three gateway nodes', () => {
       h.page.on('websocket', (ws) => ws.on('framesent', (f) => void written.push(String(f.payload))));
       // Over BOSH Converse is given one node's endpoint; over WebSocket it finds the fleet by itself.
       const boshNode = fleet.nodeList[1]!;
-      // A BOSH session of an earlier page lives on until its inactivity timeout: count the new one.
+      // Count the session this page opens (sessions of other tests may still be open on that node).
       const boshBefore = (await openConnections(boshNode.name)).bosh;
       try {
         const query = transport === 'bosh' ? `?domain=${domain}&bosh=${encodeURIComponent(boshNode.boshUrl)}` : `?domain=${domain}`;
@@ -342,6 +342,11 @@ describe('a browser in front of a fleet of three gateway nodes', () => {
           await h.page.waitForTimeout(500); // let fonts and the avatar settle for the picture
           await h.page.screenshot({ path: SCREENSHOT });
         }
+        // Log out: a BOSH session of a closed page would otherwise live on and count on its node.
+        await h.page.evaluate(() => window.converseApi?.user.logout());
+        if (transport === 'bosh') await within(15_000, 'the BOSH session to end', (async () => {
+          while ((await openConnections(boshNode.name)).bosh !== boshBefore) await new Promise((r) => setTimeout(r, 100));
+        })());
       } catch (err) {
         console.error(`${SERVER_LABELS[kind]} over ${transport}; console:\n${h.log.join('\n')}`);
         throw err;

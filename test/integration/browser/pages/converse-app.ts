@@ -14,6 +14,7 @@ interface ConverseConnection {
 interface ConverseApi {
   connection: { get(): ConverseConnection | undefined; connected(): boolean };
   settings: { get(name: string): unknown };
+  user: { logout(): Promise<unknown> };
 }
 
 interface ConversePublic {
