@@ -9,7 +9,8 @@ import { startControlPlane, type ControlPlane } from '../../../dev/cluster/contr
 import { eventually as poll } from '../../../dev/harness/wait.ts';
 
 const execFileAsync = promisify(execFile);
-const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+// The kubectl the project builds with the control plane (dev/cluster/binaries.ts), not one the machine happens to have.
+const kubectlPath = () => process.env.KUBECTL ?? binaries.kubectl;
 
 let binaries: KubeBinaries;
 let cp: ControlPlane;
@@ -17,7 +18,7 @@ let core: CoreV1Api;
 let apps: AppsV1Api;
 
 async function kubectl(args: string[], input?: string): Promise<string> {
-  const run = execFileAsync(KUBECTL, ['--kubeconfig', cp.kubeconfigPath, ...args], { timeout: 60_000 });
+  const run = execFileAsync(kubectlPath(), ['--kubeconfig', cp.kubeconfigPath, ...args], { timeout: 60_000 });
   if (input !== undefined) run.child.stdin?.end(input);
   return (await run).stdout;
 }
@@ -47,7 +48,7 @@ beforeAll(async () => {
   kc.loadFromFile(cp.kubeconfigPath);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
-}, 40 * 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await cp?.stop();

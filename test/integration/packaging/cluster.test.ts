@@ -18,7 +18,8 @@ import { spawnBounded, type BoundedProcess } from '../../../dev/harness/process.
 import { eventually as poll } from '../../../dev/harness/wait.ts';
 
 const execFileAsync = promisify(execFile);
-const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+// The kubectl the project builds with the control plane (dev/cluster/binaries.ts), not one the machine happens to have.
+const kubectlPath = () => process.env.KUBECTL ?? binaries.kubectl;
 const SYSTEM_NS = 'xmpp-web-gateway-system';
 const OPERATOR_SA = `system:serviceaccount:${SYSTEM_NS}:xmpp-web-gateway-operator`;
 const EXAMPLES = ['minimal.yaml', 'cert-manager.yaml', 'multi-domain.yaml'];
@@ -42,7 +43,7 @@ async function run(command: string, args: string[], input?: string): Promise<str
   else child.stdin?.end(input);
   return done;
 }
-const kubectl = (args: string[], input?: string) => run(KUBECTL, ['--kubeconfig', cp.kubeconfigPath, ...args], input);
+const kubectl = (args: string[], input?: string) => run(kubectlPath(), ['--kubeconfig', cp.kubeconfigPath, ...args], input);
 const helm = (args: string[]) => run(binaries.helm!, args);
 const getJson = async <T>(args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
 
@@ -54,7 +55,7 @@ const rulesOf = (o: KubernetesObject) => (o as unknown as { rules: unknown[] }).
 beforeAll(async () => {
   binaries = await ensureKubeBinaries({ kwok: false });
   cp = await startControlPlane({ binaries, controllerManager: true, log: (l) => console.log(`[control-plane] ${l}`) });
-}, 40 * 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await cp?.stop();

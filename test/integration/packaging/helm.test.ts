@@ -36,7 +36,7 @@ const one = <T extends KubernetesObject>(docs: KubernetesObject[], kind: string)
 beforeAll(async () => {
   const binaries = await ensureKubeBinaries({ kwok: false });
   helmBin = binaries.helm!;
-}, 40 * 60_000);
+}, 300_000);
 
 describe('Helm chart', () => {
   it('passes helm lint --strict, with default and with custom values', async () => {
