@@ -3,7 +3,10 @@
 //
 //   node bench/run.ts [--quick] [--only relay,latency,bosh,scale,profile,operator] [--rounds N]
 //                     [--scale 10000,100000] [--out results.json] [--markdown results.md] [--no-prosody]
+//   node bench/run.ts --only pod-start,pod-memory [--pod-rounds 5] [--pod-clients 1000]
 //
+// pod-start and pod-memory run the gateway as real pods on the local cluster's real node (root, containerd;
+// bench/pods/pods.ts): they run only when named in --only, not in the default set nor in --quick.
 // Every server runs on loopback in a bounded child process and stops by itself. The bench reports against
 // the targets and never fails on them: it exits non-zero only when a scenario could not run at all.
 import { existsSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { describeMachine, type MachineInfo } from '../dev/bench/machine.ts';
 import { markdownReport } from '../dev/bench/report.ts';
 import { measureRelayForProfile } from './gateway/profile.ts';
 import { runOperatorBench, type OperatorResults } from './operator/operator.ts';
+import { runPodBench, type PodResults } from './pods/pods.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,13 +36,18 @@ const { values } = parseArgs({
     'no-prosody': { type: 'boolean', default: false },
     'steady-seconds': { type: 'string' },
     'operator-counts': { type: 'string' },
+    'pod-rounds': { type: 'string' },
+    'pod-clients': { type: 'string' },
   },
 });
 
 const quick = values.quick;
 const ALL = ['relay', 'latency', 'bosh', 'scale', 'profile', 'operator'] as const;
-type Section = (typeof ALL)[number];
+/** Real pods on the real node: named in --only, never by default. */
+const POD_SECTIONS = ['pod-start', 'pod-memory'] as const;
+type Section = (typeof ALL)[number] | (typeof POD_SECTIONS)[number];
 const only = new Set<Section>((values.only?.split(',') as Section[] | undefined) ?? ALL);
+for (const s of only) if (![...ALL, ...POD_SECTIONS].includes(s)) throw new Error(`--only: unknown part ${s} (parts: ${[...ALL, ...POD_SECTIONS].join(', ')})`);
 const started = performance.now();
 const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
@@ -55,6 +64,7 @@ export interface BenchResults {
   scale?: ScaleResult[];
   profile?: { rate: number; summary: ProfileSummary; file: string };
   operator?: OperatorResults;
+  pods?: PodResults;
   skipped: Record<string, string>;
   errors: Record<string, string>;
 }
@@ -179,6 +189,25 @@ async function main(): Promise<number> {
     } catch (e) {
       results.errors.operator = (e as Error).message;
       log(`  operator FAILED: ${(e as Error).stack ?? (e as Error).message}`);
+    }
+  }
+
+  if (only.has('pod-start') || only.has('pod-memory')) {
+    log('gateway pods on the real node: start to Ready, container memory');
+    try {
+      const r = await runPodBench({
+        start: only.has('pod-start'),
+        memory: only.has('pod-memory'),
+        rounds: values['pod-rounds'] ? Number(values['pod-rounds']) : quick ? 1 : 5,
+        clients: values['pod-clients'] ? Number(values['pod-clients']) : quick ? 100 : 1000,
+        quick,
+        log,
+      });
+      if ('skipped' in r) results.errors.pods = r.skipped;
+      else results.pods = r;
+    } catch (e) {
+      results.errors.pods = (e as Error).stack ?? (e as Error).message;
+      log(`  pods FAILED: ${(e as Error).stack ?? (e as Error).message}`);
     }
   }
 

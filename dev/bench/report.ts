@@ -88,6 +88,25 @@ export function targets(r: BenchResults): Target[] {
   if (c(500)) out.push({ what: 'operator: 500 resources', goal: '< 60 s', value: conv(c(500)!), met: c(500)!.converged === 500 && c(500)!.ms < 60_000 });
   if (op?.steady) out.push({ what: `operator: steady-state writes (${op.steady.resources} resources, ${op.steady.seconds} s)`, goal: '0', value: String(op.steady.totalWrites), met: op.steady.totalWrites === 0 });
   if (op?.memory) out.push({ what: `operator RSS with ${op.memory.resources} resources`, goal: '< 150 MiB', value: `${(op.memory.rssBytes / MiB).toFixed(0)} MiB`, met: op.memory.rssBytes < 150 * MiB });
+  const ps = r.pods?.start;
+  if (ps) {
+    out.push({
+      what: `gateway pods: apply of a 3-node XmppWebGateway → three Ready pods (median of ${ps.rounds.length}; reference: the gateway as a local process, spawn → /readyz)`,
+      goal: '< 12 s',
+      value: `${(ps.medianAllReadyMs / 1000).toFixed(2)} s vs ${(ps.medianProcessReadyMs / 1000).toFixed(2)} s (${(ps.medianAllReadyMs / ps.medianProcessReadyMs).toFixed(1)}×); per pod, creation → Ready ${(ps.medianCreatedToReadyMs / 1000).toFixed(2)} s`,
+      met: ps.medianAllReadyMs < 12_000,
+    });
+  }
+  const pm = r.pods?.memory;
+  if (pm) {
+    const ref = pm.reference;
+    out.push({
+      what: `gateway container memory with ${fmt(pm.connected)} idle WebSocket clients (cgroup working set; reference: the same clients on a local gateway process, RSS growth)`,
+      goal: '≤ 128 MiB',
+      value: `${(pm.loaded.workingSet / MiB).toFixed(1)} MiB (idle ${(pm.idle.workingSet / MiB).toFixed(1)}); ${(pm.perClientBytes / KiB).toFixed(1)} KiB per client${ref ? ` vs ${(ref.perClientBytes / KiB).toFixed(1)} KiB (${(pm.perClientBytes / ref.perClientBytes).toFixed(2)}×)` : ''}`,
+      met: pm.connected === pm.clients ? pm.loaded.workingSet <= 128 * MiB : undefined,
+    });
+  }
   return out;
 }
 
@@ -174,6 +193,28 @@ export function markdownReport(r: BenchResults): string {
     parts.push(table(['resources applied at once (3 nodes each)', 'child objects', 'first converged s', 'all converged s'], o.convergence.map((c) => [c.resources, c.objects, fmt(c.firstMs / 1000, 2), (c.converged === c.resources ? fmt(c.ms / 1000, 2) : `only ${c.converged} after ${fmt(c.ms / 1000, 0)}`) + (c.samplesMs && c.samplesMs.length > 1 ? ` (median of ${c.samplesMs.map((x) => fmt(x / 1000, 2)).join(', ')})` : '')])));
     if (o.steady) parts.push(`Steady state: ${o.steady.totalWrites} write requests at the apiserver in ${o.steady.seconds} s with ${o.steady.resources} resources, Lease renewals aside (all writes served: ${JSON.stringify(o.steady.apiserverWrites)}; the kube-apiserver renews its own identity Lease every 10 s and the operator runs without leader election); the operator counted ${JSON.stringify(o.steady.operatorWrites)} write calls of its own.`);
     if (o.memory) parts.push(`Memory: operator RSS ${fmt(o.memory.rssBytes / MiB)} MiB with ${o.memory.resources} resources (${fmt(o.memory.idleRssBytes / MiB)} MiB with none${o.memory.heapUsedBytes ? `; V8 heap used ${fmt(o.memory.heapUsedBytes / MiB)} MiB` : ''}).`);
+  }
+  if (r.pods) {
+    const p = r.pods;
+    parts.push(`### Gateway pods on the real node\nKubernetes ${p.kubernetes}: kube-apiserver, controller-manager, scheduler, one real node (kubelet, containerd, kube-proxy) started in ${fmt(p.clusterStartMs / 1000, 1)} s; the operator installed from the kustomize base; image \`${p.imageRef}\` (${fmt(p.imageBytes / MiB, 1)} MiB OCI archive). Times are observed by polling the API every 100 ms from the apply.`);
+    if (p.start) {
+      const st = p.start;
+      parts.push(
+        table(
+          ['round', 'apply → 3 Ready s', ...['t1', 't2', 't3'].map((n) => `${n}: created / running / Ready s`), 'local process → /readyz s'],
+          st.rounds.map((x, i) => [x.round, fmt(x.allReadyMs / 1000, 2), ...x.pods.map((q) => `${fmt(q.createdMs / 1000, 2)} / ${fmt(q.runningMs / 1000, 2)} / ${fmt(q.readyMs / 1000, 2)}`), fmt((st.processReadyMs[i] ?? NaN) / 1000, 2)]),
+        ),
+      );
+      parts.push(`Medians: apply → three Ready ${fmt(st.medianAllReadyMs / 1000, 2)} s; per pod creation → Ready ${fmt(st.medianCreatedToReadyMs / 1000, 2)} s, of which apply → created ${fmt(st.steps.applyToCreatedMs / 1000, 2)} s (operator, Deployment and ReplicaSet controllers), created → running ${fmt(st.steps.createdToRunningMs / 1000, 2)} s (scheduler, kubelet, sandbox, network, container), running → Ready ${fmt(st.steps.runningToReadyMs / 1000, 2)} s (the gateway's start and the probes); the local process ${fmt(st.medianProcessReadyMs / 1000, 2)} s.`);
+    }
+    if (p.memory) {
+      const m = p.memory;
+      const row = (label: string, x: typeof m.idle, clients: number) => [label, clients, fmt(x.usage / MiB, 1), fmt(x.rss / MiB, 1), fmt(x.cache / MiB, 1), fmt(x.workingSet / MiB, 1), fmt(x.processRss / MiB, 1), x.heapUsed !== undefined ? fmt(x.heapUsed / MiB, 1) : ''];
+      parts.push(`Memory of t1's gateway container, cgroup \`${m.cgroup}\`: ${fmt(m.connected)} of ${fmt(m.clients)} idle WebSocket clients connected through the loopback load balancer${m.failed ? ` (${m.failed} failed: ${m.firstError ?? '?'})` : ''}, ${m.dropped} dropped before the sample.`);
+      parts.push(table(['state', 'clients', 'usage_in_bytes MiB', 'total_rss MiB', 'total_cache MiB', 'working set MiB', 'process VmRSS MiB', 'V8 heap used MiB'], [row('idle', m.idle, 0), row('half', m.half, m.halfConnected), row('loaded', m.loaded, m.connected)]));
+      parts.push(`Per client (working set): ${fmt(m.perClientBytes / KiB, 1)} KiB${m.marginalPerClientBytes !== undefined ? `, marginal (half → full) ${fmt(m.marginalPerClientBytes / KiB, 1)} KiB` : ''}.${m.reference ? ` Reference, the same clients on the gateway as a local process: RSS ${fmt(m.reference.rssIdle / MiB, 1)} → ${fmt(m.reference.rssLoaded / MiB, 1)} MiB, ${fmt(m.reference.perClientBytes / KiB, 1)} KiB per client (${fmt(m.reference.connected)} connected).` : ''}`);
+    }
+    if (p.notes.length) parts.push(p.notes.join(' '));
   }
   const skipped = Object.entries(r.skipped);
   if (skipped.length) parts.push(`Skipped: ${skipped.map(([k, v]) => `${k} (${v})`).join('; ')}.`);
