@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compat } from '../../../dev/compat/matrix.ts';
 import { startTestGateway, type TestGateway } from '../../../dev/harness/gateway.ts';
 import { createTestCa, type TestCa } from '../../../dev/harness/pki.ts';
+import { eventually } from '../../../dev/harness/wait.ts';
 import { freePorts } from '../../../dev/harness/ports.ts';
 import { spawnBounded } from '../../../dev/harness/process.ts';
 import { RawStream } from '../../../dev/harness/raw-c2s.ts';
@@ -240,16 +241,16 @@ describe('wss for browsers', () => {
       const renewed = await ca.issue({ dnsNames: ['t2.example.com'], label: 't2-renewed' });
       writeFileSync(path.join(certDir, 't2.key'), renewed.keyPem);
       writeFileSync(path.join(certDir, 't2.crt'), renewed.certPem);
-      const deadline = Date.now() + 15_000;
-      let served = '';
-      while (Date.now() < deadline) {
-        const c = await wss('t2.example.com');
-        served = servedBy(c);
-        c.ws.close();
-        if (served === renewed.fingerprint256) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      expect(served).toBe(renewed.fingerprint256);
+      await eventually(
+        'the renewed certificate served',
+        async () => {
+          const c = await wss('t2.example.com');
+          const served = servedBy(c);
+          c.ws.close();
+          return served === renewed.fingerprint256;
+        },
+        { timeoutMs: 15_000, everyMs: 250 },
+      );
       // The connection made before the rotation still carries its stream.
       b.send(CLOSE);
       await b.waitFor(/^<close /);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CertStore, type CertStoreOptions } from '../../../src/gateway/server/cert-store.ts';
 import { recordingLog, servedCert, tempDir, writePair, writeSecretVolume } from './tls-fixtures.ts';
 import { selfSignedCertificate } from '../../../dev/harness/pki.ts';
+import { sleep } from '../../../dev/harness/wait.ts';
 
 const A = selfSignedCertificate('a.example', ['a.example', 'www.a.example']);
 const B = selfSignedCertificate('b.example', ['b.example', '*.b.example']);
@@ -204,7 +205,8 @@ describe('CertStore reload', () => {
     let reloads = 0;
     store.on('reload', () => reloads++);
     writePair(dir, 'a', A2);
-    await new Promise((r) => setTimeout(r, 250));
+    // Time in which nothing must happen: a watch event or a 20 ms poll would reload.
+    await sleep(250);
     expect(reloads).toBe(0);
   });
 });
