@@ -1,10 +1,10 @@
 // `xmpp-web-gateway operator`: runs the Kubernetes operator; on SIGTERM stops its workers, releases the
 // leader Lease and exits.
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseGoDuration } from '../operator/api/duration.ts';
 import { DEFAULT_LEASE_NAME, defaultGatewayImage, startOperator } from '../operator/operator.ts';
 import { withCode } from '../shared/errors/codes.ts';
+import { parseCommandLine } from './args.ts';
 import { printError } from './errors.ts';
 
 const HELP = `usage: xmpp-web-gateway operator [options]
@@ -50,9 +50,8 @@ function integer(flag: string, v: string | undefined, min: number, max: number):
 }
 
 export async function runOperator(argv: string[]): Promise<number | void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const parsed = parseCommandLine(
+    {
       args: normalizeBooleans(argv),
       allowNegative: true,
       strict: true,
@@ -72,15 +71,11 @@ export async function runOperator(argv: string[]): Promise<number | void> {
         'max-concurrent-reconciles': { type: 'string' },
         'log-level': { type: 'string' },
       },
-    }));
-  } catch (e) {
-    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    },
+    HELP,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
 
   let options;
   try {

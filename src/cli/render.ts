@@ -2,10 +2,10 @@
 // offline, from the same pure builders (desired/). Secrets of selfManaged certificates hold key material
 // the operator makes at runtime: they are listed as placeholders, without data.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
 import { codeOf } from '../shared/errors/codes.ts';
+import { parseCommandLine } from './args.ts';
 import { printError } from './errors.ts';
 import { KIND, formatFieldError, type XmppWebGateway } from '../operator/api/index.ts';
 import { buildDesired, certificatePlan, tlsSecretFor, type DesiredContext, type KubernetesNodeInfo } from '../operator/desired/index.ts';
@@ -113,9 +113,8 @@ function readNodes(file: string): KubernetesNodeInfo[] {
 }
 
 export async function runRender(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const parsed = parseCommandLine(
+    {
       args: argv,
       options: {
         filename: { type: 'string', short: 'f', multiple: true },
@@ -127,15 +126,11 @@ export async function runRender(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
-    }));
-  } catch (e) {
-    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    },
+    HELP,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const files = values.filename ?? [];
   if (files.length === 0 || (values['cert-manager'] && values['no-cert-manager'])) {
     printError('XWG_CLI_USAGE', `render: ${files.length === 0 ? '-f is required' : '--cert-manager and --no-cert-manager exclude each other'}\n\n${HELP}`);

@@ -2,10 +2,10 @@
 // would (schema, defaults, CEL rules), then builds each one's objects so that a spec the gateway itself
 // would refuse is caught too. Errors name the field: `spec.nodes[1].host: node hosts must be unique`.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadAll } from 'js-yaml';
 import { API_VERSION, GROUP, KIND, formatFieldError, validateGatewayResource, type FieldError, type XmppWebGateway } from '../operator/api/index.ts';
 import { DesiredStateError, buildDesired } from '../operator/desired/index.ts';
+import { parseCommandLine } from './args.ts';
 import { printError } from './errors.ts';
 import { formatCoded } from '../shared/errors/codes.ts';
 
@@ -80,22 +80,12 @@ export function describeDocument(doc: InputDocument): string {
 }
 
 export async function runValidate(argv: string[]): Promise<number> {
-  let files: string[];
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { filename: { type: 'string', short: 'f', multiple: true }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: false,
-    });
-    if (values.help) {
-      console.log(HELP);
-      return 0;
-    }
-    files = values.filename ?? [];
-  } catch (e) {
-    printError('XWG_CLI_USAGE', `${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    { args: argv, options: { filename: { type: 'string', short: 'f', multiple: true }, help: { type: 'boolean', short: 'h' } }, allowPositionals: false },
+    HELP,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const files = parsed.values.filename ?? [];
   if (files.length === 0) {
     printError('XWG_CLI_USAGE', `validate: -f is required\n\n${HELP}`);
     return 2;
