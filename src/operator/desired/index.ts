@@ -34,11 +34,6 @@ export function buildDesired(resource: XmppWebGateway, ctx: DesiredContext): Des
   return { objects, nodes, problems };
 }
 
-/** Every object the gateway should own, ready for server-side apply. */
-export function desiredObjects(gw: XmppWebGateway, ctx: DesiredContext): KubernetesObject[] {
-  return buildDesired(gw, ctx).objects;
-}
-
 export type { Certificate, DesiredContext, DesiredState, KubernetesNodeInfo, ResolvedNode } from './types.ts';
 export { names, CONFIG_HASH_ANNOTATION, EXTERNAL_DNS_HOSTNAME, HTTP_PORT, HTTPS_PORT, NODE_LIST_PATH } from './names.ts';
 export { LABEL_GATEWAY, LABEL_NODE, MANAGER, labelsFor, selectorFor, ownerReference } from './labels.ts';

@@ -9,7 +9,7 @@ import { CHART_DIR, repoRoot, splitRules } from '../../../scripts/gen-manifests.
 import { ensureKubeBinaries } from '../../../dev/cluster/binaries.ts';
 import { packageVersion } from '../../../src/cli/render.ts';
 import { withDefaults, type XmppWebGateway } from '../../../src/operator/api/index.ts';
-import { desiredObjects } from '../../../src/operator/desired/index.ts';
+import { buildDesired } from '../../../src/operator/desired/index.ts';
 
 const execFileAsync = promisify(execFile);
 let helmBin: string;
@@ -149,7 +149,7 @@ describe('Helm chart', () => {
       metadata: { name: 'chat', namespace: 'xmpp', uid: 'u1', generation: 1 },
       spec: { domains: ['example.com'], upstream: { host: 'prosody.xmpp.svc' }, nodes: [{ name: 't1', host: 't1.example.com' }] },
     } as XmppWebGateway);
-    const [deployment] = desiredObjects(gw, { defaultImage: 'x', certManagerAvailable: false }).filter((o) => o.kind === 'Deployment') as V1Deployment[];
+    const [deployment] = buildDesired(gw, { defaultImage: 'x', certManagerAvailable: false }).objects.filter((o) => o.kind === 'Deployment') as V1Deployment[];
     const pod = deployment!.spec!.template;
     expect(pod.metadata!.labels).toMatchObject(pm.spec.selector.matchLabels);
     expect(pod.spec!.containers[0]!.ports!.map((p) => p.name)).toContain(pm.spec.podMetricsEndpoints[0]!.port);

@@ -1,7 +1,7 @@
 import type { KubernetesObject, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { XmppWebGateway } from '../../../src/operator/api/index.ts';
-import { buildDesired, desiredObjects, nodeNameForKubernetesNode, resolveNodes, type DesiredContext } from '../../../src/operator/desired/index.ts';
+import { buildDesired, nodeNameForKubernetesNode, resolveNodes, type DesiredContext } from '../../../src/operator/desired/index.ts';
 import { withDefaults } from '../../../src/operator/api/index.ts';
 import { certManager, ctx, gateway, kubernetesNodes, multiDomain, perKubernetesNode, replicas, twoNodes } from './fixtures.ts';
 
@@ -12,7 +12,7 @@ describe('every object', () => {
   it.each([twoNodes, replicas, perKubernetesNode, certManager, multiDomain].map((g) => [g.metadata.name!, g] as const))(
     '%s: is ready for server-side apply and owned by the gateway',
     (_name, gw) => {
-      for (const o of desiredObjects(gw, context)) {
+      for (const o of buildDesired(gw, context).objects) {
         expect(o.apiVersion).toBeTruthy();
         expect(o.kind).toBeTruthy();
         expect(o.metadata?.name).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
@@ -90,7 +90,7 @@ describe('nodes', () => {
 });
 
 describe('deployments', () => {
-  const deployments = (gw: XmppWebGateway, c: DesiredContext = context) => of<V1Deployment>(desiredObjects(gw, c), 'Deployment');
+  const deployments = (gw: XmppWebGateway, c: DesiredContext = context) => of<V1Deployment>(buildDesired(gw, c).objects, 'Deployment');
 
   it('roll one pod per node, surge first, with a hardened pod', () => {
     const [d] = deployments(twoNodes);
@@ -155,7 +155,7 @@ describe('services, certificates, ingress', () => {
   it.each([twoNodes, replicas, perKubernetesNode, nodePort, certManager, multiDomain, discoveryHost].map((g) => [g.metadata.name!, g] as const))(
     '%s: no Service (node, discovery, NodePort) exposes the admin port',
     (_name, gw) => {
-      const services = of<V1Service>(desiredObjects(gw, context), 'Service');
+      const services = of<V1Service>(buildDesired(gw, context).objects, 'Service');
       expect(services.length).toBeGreaterThan(1);
       for (const s of services) {
         for (const p of s.spec!.ports!) {
@@ -167,7 +167,7 @@ describe('services, certificates, ingress', () => {
   );
 
   it('annotates node Services for external-dns, under the given annotations', () => {
-    const services = of<V1Service>(desiredObjects(twoNodes, context), 'Service');
+    const services = of<V1Service>(buildDesired(twoNodes, context).objects, 'Service');
     expect(services.map((s) => [s.metadata!.name, s.spec!.type, s.metadata!.annotations])).toEqual([
       ['chat-t1', 'LoadBalancer', { 'external-dns.alpha.kubernetes.io/hostname': 't1.example.com' }],
       [
@@ -183,20 +183,20 @@ describe('services, certificates, ingress', () => {
 
   it('makes the discovery Service the discovery host\'s entry when there is no Ingress', () => {
     const gw = gateway('chat', { ...twoNodes.spec, discovery: { host: 'web.example.com' } });
-    const discovery = of<V1Service>(desiredObjects(gw, context), 'Service').find((s) => s.metadata!.name === 'chat')!;
+    const discovery = of<V1Service>(buildDesired(gw, context).objects, 'Service').find((s) => s.metadata!.name === 'chat')!;
     expect(discovery.spec!.type).toBe('LoadBalancer');
     expect(discovery.metadata!.annotations).toEqual({ 'external-dns.alpha.kubernetes.io/hostname': 'web.example.com' });
   });
 
   it('builds Certificates only with an issuer and cert-manager installed', () => {
-    expect(of(desiredObjects(certManager, context), 'Certificate').map((c) => c.metadata!.name)).toEqual(['public-eu1', 'public-us1', 'public-discovery']);
-    expect(of(desiredObjects(certManager, { ...context, certManagerAvailable: false }), 'Certificate')).toEqual([]);
-    expect(of(desiredObjects(twoNodes, context), 'Certificate')).toEqual([]);
+    expect(of(buildDesired(certManager, context).objects, 'Certificate').map((c) => c.metadata!.name)).toEqual(['public-eu1', 'public-us1', 'public-discovery']);
+    expect(of(buildDesired(certManager, { ...context, certManagerAvailable: false }).objects, 'Certificate')).toEqual([]);
+    expect(of(buildDesired(twoNodes, context).objects, 'Certificate')).toEqual([]);
   });
 
   it('builds an Ingress only when enabled', () => {
-    expect(of(desiredObjects(certManager, context), 'Ingress')).toHaveLength(1);
-    expect(of(desiredObjects(twoNodes, context), 'Ingress')).toHaveLength(0);
+    expect(of(buildDesired(certManager, context).objects, 'Ingress')).toHaveLength(1);
+    expect(of(buildDesired(twoNodes, context).objects, 'Ingress')).toHaveLength(0);
   });
 
   it('puts the ConfigMap first and one PodDisruptionBudget over all nodes', () => {

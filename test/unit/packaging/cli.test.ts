@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { IMAGE_REPOSITORY, packageVersion, runRender } from '../../../src/cli/render.ts';
 import { runValidate } from '../../../src/cli/validate.ts';
 import { validateGatewayResource, type XmppWebGateway } from '../../../src/operator/api/index.ts';
-import { desiredObjects } from '../../../src/operator/desired/index.ts';
+import { buildDesired } from '../../../src/operator/desired/index.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const example = (name: string) => path.join(root, 'examples', name);
@@ -63,13 +63,13 @@ describe('render', () => {
     for (const o of docs) expect(o.metadata?.namespace).toBe('default');
   });
 
-  it('prints what desiredObjects builds, with the image of this release by default', async () => {
+  it('prints what buildDesired builds, with the image of this release by default', async () => {
     const { stdout } = await run(runRender, ['-f', example('minimal.yaml')]);
     const docs = (loadAll(stdout) as KubernetesObject[]).filter((o) => o.kind !== 'Secret');
     const gw = readExample('minimal.yaml');
     const ok = validateGatewayResource({ ...gw, metadata: { ...gw.metadata, namespace: 'default' } });
     if (!ok.ok) throw new Error('example invalid');
-    const expected = desiredObjects(ok.resource, { defaultImage: `${IMAGE_REPOSITORY}:${packageVersion()}`, certManagerAvailable: false });
+    const expected = buildDesired(ok.resource, { defaultImage: `${IMAGE_REPOSITORY}:${packageVersion()}`, certManagerAvailable: false }).objects;
     expect(docs).toEqual(JSON.parse(JSON.stringify(expected)));
   });
 

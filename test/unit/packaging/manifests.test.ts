@@ -10,7 +10,7 @@ import { IMAGE_REPOSITORY, packageVersion } from '../../../src/cli/render.ts';
 import { formatFieldError, validateGatewayResource, withDefaults, type XmppWebGateway } from '../../../src/operator/api/index.ts';
 import { OPERATOR_NON_RESOURCE_RULES, OPERATOR_RBAC_RULES } from '../../../src/operator/controller/rbac.ts';
 import { defaultGatewayImage } from '../../../src/operator/operator.ts';
-import { desiredObjects } from '../../../src/operator/desired/index.ts';
+import { buildDesired } from '../../../src/operator/desired/index.ts';
 import { ADMIN_PORT, ADMIN_PORT_NAME } from '../../../src/operator/desired/names.ts';
 
 const twoNodeGateway = withDefaults({
@@ -136,7 +136,7 @@ describe('the PodMonitor of config/prometheus', () => {
 
   it('selects the gateway node pods the operator builds, on their admin port, and no operator pod', () => {
     expect(pm.kind).toBe('PodMonitor');
-    const [deployment] = desiredObjects(twoNodeGateway, { defaultImage: 'x', certManagerAvailable: false }).filter((o) => o.kind === 'Deployment') as V1Deployment[];
+    const [deployment] = buildDesired(twoNodeGateway, { defaultImage: 'x', certManagerAvailable: false }).objects.filter((o) => o.kind === 'Deployment') as V1Deployment[];
     const pod = deployment!.spec!.template;
     expect(pod.metadata!.labels).toMatchObject(pm.spec.selector.matchLabels);
     expect(pm.spec.podMetricsEndpoints).toMatchObject([{ port: ADMIN_PORT_NAME, path: '/metrics' }]);
