@@ -41,6 +41,12 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       buckets: [1, 10, 60, 300, 1800, 3600, 14400],
       registers,
     }),
+    backpressure: new Gauge({
+      name: 'xwg_backpressure_paused',
+      help: 'Sockets paused by back-pressure: to-client, the upstream socket of a client that does not read; to-server, the client of an upstream that does not read',
+      labelNames: ['transport', 'direction'],
+      registers,
+    }),
     boshTerminations: new Counter({ name: 'xwg_bosh_terminations_total', help: 'BOSH sessions ended, by condition', labelNames: ['condition'], registers }),
   };
 }

@@ -15,6 +15,7 @@ import { BoshManager } from './manager.ts';
 import type { BoshResponse } from './session.ts';
 import { drainUntil } from '../server/drain.ts';
 import { escapeXml } from '../xml/escape.ts';
+import { highWaterMark } from '../flow-control.ts';
 
 /** The short page a GET on a BOSH path answers with. */
 export function endpointPage(path: string): string {
@@ -58,11 +59,22 @@ export class BoshEndpoint {
   private creatingClient: (() => ClientLeg) | undefined;
   private lastRequestAt = 0;
   private readonly log: Logger;
+  /** Buffered bytes above which a session's upstream is paused, or its client's requests wait (../flow-control.ts). */
+  private readonly highWater: number;
+  /** Sessions whose upstream socket is paused: the client does not fetch what is buffered for it. */
+  private readonly pausedUpstreams = new Set<string>();
+  /** Sessions whose server does not read what the client sends: their next requests wait for the upstream to drain. */
+  private readonly congested = new Map<string, (() => void)[]>();
+  private readonly pausedToClient: { inc(): void; dec(): void };
+  private readonly pausedToServer: { inc(): void; dec(): void };
 
   constructor(options: BoshEndpointOptions) {
     this.options = options;
     const { config, router, metrics, log } = options;
     this.log = log.child({ transport: 'bosh' });
+    this.highWater = highWaterMark(config.bosh.maxBufferedBytes);
+    this.pausedToClient = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-client' });
+    this.pausedToServer = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-server' });
     const now = () => performance.now();
     this.manager = new BoshManager<Reply>(
       {
@@ -93,9 +105,19 @@ export class BoshEndpoint {
                 metrics.stanzas.inc({ transport: 'bosh', direction: 'out' });
                 metrics.bytes.inc({ transport: 'bosh', direction: 'out' }, xml.length);
                 this.manager.upstreamElement(sid, xml, kind, now());
+                // Buffered until the next request (XEP-0124 §8), and no more than about one high-water mark:
+                // the server's socket waits for the client to fetch.
+                if (!this.pausedUpstreams.has(sid) && this.manager.bufferedBytes(sid) > this.highWater) {
+                  const upstream = this.upstreams.get(sid);
+                  if (upstream === undefined) return;
+                  this.pausedUpstreams.add(sid);
+                  this.pausedToClient.inc();
+                  upstream.pause();
+                }
               },
               closed: () => this.manager.upstreamClosed(sid, now()),
               failed: (condition, text) => this.manager.upstreamFailed(sid, condition, text, now()),
+              drained: () => this.releaseRequests(sid),
             },
             log,
             this.creatingClient?.(),
@@ -112,6 +134,10 @@ export class BoshEndpoint {
             metrics.bytes.inc({ transport: 'bosh', direction: 'in' }, xml.length);
             upstream.send(xml);
           }
+          if (upstream.writableLength > this.highWater && !this.congested.has(sid)) {
+            this.congested.set(sid, []);
+            this.pausedToServer.inc();
+          }
         },
         closeUpstream: (sid) => {
           this.upstreams.get(sid)?.close();
@@ -125,6 +151,16 @@ export class BoshEndpoint {
           this.upstreams.get(sid)?.destroy();
           this.upstreams.delete(sid);
           this.secureSessions.delete(sid);
+          if (this.pausedUpstreams.delete(sid)) this.pausedToClient.dec();
+          const waiting = this.congested.get(sid);
+          if (waiting !== undefined) {
+            this.congested.delete(sid);
+            this.pausedToServer.dec();
+            // Answered as requests of an ended session are, once this input is done.
+            queueMicrotask(() => {
+              for (const run of waiting) run();
+            });
+          }
           const began = this.started.get(sid);
           this.started.delete(sid);
           if (began !== undefined) metrics.boshLifetime.observe((now() - began) / 1000);
@@ -210,12 +246,23 @@ export class BoshEndpoint {
         req.socket.destroy();
         return;
       }
-      // A session created by this request opens its upstream synchronously: openUpstream reads this.
-      this.creatingSecure = context.secure;
-      this.creatingClient = () => clientLeg(req, context);
-      this.manager.handle(result, reply, context.clientAddress, performance.now());
-      this.creatingSecure = false;
-      this.creatingClient = undefined;
+      const handle = () => {
+        // A session created by this request opens its upstream synchronously: openUpstream reads this.
+        this.creatingSecure = context.secure;
+        this.creatingClient = () => clientLeg(req, context);
+        this.manager.handle(result, reply, context.clientAddress, performance.now());
+        this.creatingSecure = false;
+        this.creatingClient = undefined;
+        if (sid !== undefined && this.pausedUpstreams.has(sid) && this.manager.bufferedBytes(sid) === 0) this.resumeUpstream(sid);
+      };
+      // The server does not read what this session sends: its requests wait, bodies read, until the upstream
+      // drains (a client holds at most `requests` of them, one more to pause or terminate; any beyond go on).
+      const waiting = sid === undefined ? undefined : this.congested.get(sid);
+      if (waiting !== undefined && waiting.length <= config.bosh.maxHold + 1) {
+        waiting.push(handle);
+        return;
+      }
+      handle();
     };
     req.on('data', (chunk: Buffer) => {
       if (done) return;
@@ -240,6 +287,23 @@ export class BoshEndpoint {
   async drain(seeOtherUri: () => string | undefined, deadline: Promise<void>): Promise<void> {
     this.manager.drain(performance.now(), seeOtherUri());
     await drainUntil(() => this.manager.heldCount === 0 && performance.now() - this.lastRequestAt >= DRAIN_QUIET_MS, deadline);
+  }
+
+  /** The client fetched what was buffered for it: read its server again. */
+  private resumeUpstream(sid: string): void {
+    this.pausedUpstreams.delete(sid);
+    this.pausedToClient.dec();
+    this.upstreams.get(sid)?.resume();
+  }
+
+  /** The upstream took what the client sent: the requests that waited for it go on, in the order they came. */
+  private releaseRequests(sid: string): void {
+    const waiting = this.congested.get(sid);
+    const upstream = this.upstreams.get(sid);
+    if (waiting === undefined || (upstream !== undefined && upstream.writableLength > this.highWater)) return;
+    this.congested.delete(sid);
+    this.pausedToServer.dec();
+    for (const run of waiting) run();
   }
 
   close(): void {

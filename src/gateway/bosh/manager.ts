@@ -163,6 +163,11 @@ export class BoshManager<R> {
     return this.#sessions.has(sid);
   }
 
+  /** Upstream data buffered for the session's next request; 0 for an unknown sid. */
+  bufferedBytes(sid: string): number {
+    return this.#sessions.get(sid)?.session.bufferedBytes ?? 0;
+  }
+
   /** One HTTP request: its parsed (or refused) body, the handle its response goes to, the client's address. */
   handle(input: BodyParseResult, reply: R, clientAddress: string, now: number): void {
     this.#run(now, () => this.#handle(input, reply, clientAddress, now));

@@ -320,6 +320,11 @@ export class BoshSession<R> {
     return this.#state === 'ended';
   }
 
+  /** Bytes of upstream data waiting for the client's next request (the shell pauses the upstream above a mark). */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
   /** Requests received and not yet answered. */
   get outstanding(): number {
     return this.#held.length + this.#pending.size;

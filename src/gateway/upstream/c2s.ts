@@ -52,8 +52,11 @@ export class C2sStream implements UpstreamStream {
   private socket: net.Socket | undefined;
   private phase: Phase = 'idle';
   private attrs: StreamOpenAttributes | undefined;
-  /** Client data written before the stream is usable (connect, STARTTLS). */
+  /** Client data written before the stream is usable (connect, STARTTLS), and its size in UTF-16 units. */
   private queue: string[] = [];
+  private queued = 0;
+  /** Reading from the server is paused: its client does not read (back-pressure). */
+  private readPaused = false;
   private secured = false;
   /** How the connected server does TLS (the server's own, or its SRV service's). */
   private mode: UpstreamTlsMode = 'starttls';
@@ -97,9 +100,25 @@ export class C2sStream implements UpstreamStream {
     if (this.phase === 'done' || this.phase === 'closing') return;
     if (this.phase !== 'open') {
       this.queue.push(xml);
+      this.queued += xml.length;
       return;
     }
     this.writeRaw(xml);
+  }
+
+  pause(): void {
+    this.readPaused = true;
+    this.socket?.pause();
+  }
+
+  resume(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    if (this.phase !== 'done') this.socket?.resume();
+  }
+
+  get writableLength(): number {
+    return this.queued + (this.socket?.writableLength ?? 0);
   }
 
   close(): void {
@@ -220,6 +239,10 @@ export class C2sStream implements UpstreamStream {
       this.bytesIn += chunk.length;
       this.scanner.writeBytes(chunk);
     });
+    // A paused socket fills its readable buffer (highWaterMark), then stops reading: the kernel's receive
+    // window closes and the server's writes wait.
+    if (this.readPaused) socket.pause();
+    socket.on('drain', () => this.events.drained?.());
     socket.on('error', (err) => this.lost(`upstream: ${err.message}`));
     socket.on('close', () => {
       if (this.phase === 'done' || this.phase === 'closing') {
@@ -315,6 +338,7 @@ export class C2sStream implements UpstreamStream {
       plain.removeAllListeners('data');
       plain.removeAllListeners('close');
       plain.removeAllListeners('error');
+      plain.removeAllListeners('drain');
       const secure = tls.connect({ socket: plain, ...this.tlsOptions() });
       this.socket = secure;
       // Before attach(): a refused certificate is reported as such, not as a lost connection.
@@ -344,7 +368,10 @@ export class C2sStream implements UpstreamStream {
     this.clearOpenTimer();
     const queued = this.queue;
     this.queue = [];
+    this.queued = 0;
     for (const xml of queued) this.writeRaw(xml);
+    // A client held back while the queue was high is let go at once unless the socket now holds as much.
+    if (queued.length > 0 && this.socket?.writableNeedDrain !== true) this.events.drained?.();
   }
 
   private onEnd(): void {

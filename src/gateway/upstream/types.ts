@@ -40,6 +40,8 @@ export interface UpstreamEvents {
   closed(): void;
   /** The upstream could not be reached, or failed; the client is to be told `condition`. */
   failed(condition: StreamErrorCondition, text: string): void;
+  /** Everything written toward the server has left the gateway (after `writableLength` was high): back-pressure. */
+  drained?(): void;
 }
 
 export interface UpstreamStream {
@@ -53,6 +55,14 @@ export interface UpstreamStream {
    * Drops the TCP connection without </stream:stream>, so the server keeps an XEP-0198 session resumable.
    */
   destroy(): void;
+  /**
+   * Back-pressure toward the server: stop reading its socket (TCP flow control then slows the server), and
+   * read again. Elements already read are still delivered.
+   */
+  pause(): void;
+  resume(): void;
+  /** Bytes written toward the server and still held by the gateway (queued before the stream opened, or in the socket). */
+  readonly writableLength: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
 }

@@ -7,6 +7,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
 import type { XmlLimits } from '../xml/limits.ts';
+import { highWaterMark } from '../flow-control.ts';
 import { WebSocketSession, type WebSocketAction } from './session.ts';
 
 export interface ConnectionOptions {
@@ -23,11 +24,14 @@ export interface ConnectionOptions {
 }
 
 type Counter = { inc(value?: number): void };
+type Gauge = Counter & { dec(value?: number): void };
 interface Counters {
   stanzasIn: Counter;
   stanzasOut: Counter;
   bytesIn: Counter;
   bytesOut: Counter;
+  pausedToClient: Gauge;
+  pausedToServer: Gauge;
 }
 // Label lookups hash the label set on every call: resolve the four series once per registry.
 const countersByMetrics = new WeakMap<GatewayMetrics, Counters>();
@@ -39,6 +43,8 @@ function countersFor(metrics: GatewayMetrics): Counters {
       stanzasOut: metrics.stanzas.labels({ transport: 'websocket', direction: 'out' }),
       bytesIn: metrics.bytes.labels({ transport: 'websocket', direction: 'in' }),
       bytesOut: metrics.bytes.labels({ transport: 'websocket', direction: 'out' }),
+      pausedToClient: metrics.backpressure.labels({ transport: 'websocket', direction: 'to-client' }),
+      pausedToServer: metrics.backpressure.labels({ transport: 'websocket', direction: 'to-server' }),
     };
     countersByMetrics.set(metrics, c);
   }
@@ -65,6 +71,12 @@ export class WebSocketConnection {
   #upstreamStats: { bytesIn: number; bytesOut: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAt: number | undefined;
+  /** Bytes held toward one side before the other side's socket is paused (../flow-control.ts). */
+  readonly #highWater: number;
+  /** Back-pressure: the upstream socket is paused (the client does not read what it is sent). */
+  #upstreamPaused = false;
+  /** Back-pressure: the client's socket is paused (the server does not read what the client sends). */
+  #clientPaused = false;
   /** @internal set while the socket is corked until the next tick */
   corked = false;
 
@@ -75,6 +87,7 @@ export class WebSocketConnection {
     this.#onEnd = onEnd;
     this.#counters = countersFor(options.metrics);
     const { router, limits } = options;
+    this.#highWater = highWaterMark(limits.maxBufferedBytes);
     this.#session = new WebSocketSession({ serves: (domain) => router.serves(domain), limits, openTimeoutMs: limits.openTimeoutMs }, now());
     ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     ws.on('pong', () => this.#session.pong());
@@ -89,6 +102,8 @@ export class WebSocketConnection {
 
   /** Sends a ping; a peer that did not answer the previous one is dropped. */
   keepalive(): void {
+    // A client paused by the gateway cannot be heard answering: its silence is the gateway's doing.
+    if (this.#clientPaused) return;
     this.#apply(this.#session.keepalive());
   }
 
@@ -104,6 +119,44 @@ export class WebSocketConnection {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.#apply(this.#session.message(isBinary ? '' : data.toString('utf8'), isBinary), data.length);
+    const upstream = this.#upstream;
+    if (upstream !== undefined && !this.#clientPaused && upstream.writableLength > this.#highWater) this.#pauseClient();
+  }
+
+  /** The server does not read what the client sends: stop reading the client until the upstream drains. */
+  #pauseClient(): void {
+    this.#clientPaused = true;
+    this.#counters.pausedToServer.inc();
+    this.#ws.pause();
+  }
+
+  #resumeClient(): void {
+    if (!this.#clientPaused || (this.#upstream !== undefined && this.#upstream.writableLength > this.#highWater)) return;
+    this.#clientPaused = false;
+    this.#counters.pausedToServer.dec();
+    if (this.#session.state !== 'closed') this.#ws.resume();
+  }
+
+  /**
+   * The client does not read what it is sent: stop reading its upstream socket until the client's socket drains,
+   * so that TCP flow control holds the server back and the gateway keeps about one high-water mark.
+   */
+  #pauseUpstream(): void {
+    const socket = this.#options.socket;
+    const upstream = this.#upstream;
+    // Above the high-water mark the socket's write() has said no, so 'drain' comes once the queue is empty.
+    if (socket === undefined || upstream === undefined || !socket.writableNeedDrain) return;
+    this.#upstreamPaused = true;
+    this.#counters.pausedToClient.inc();
+    upstream.pause();
+    socket.once('drain', () => this.#resumeUpstream());
+  }
+
+  #resumeUpstream(): void {
+    if (!this.#upstreamPaused) return;
+    this.#upstreamPaused = false;
+    this.#counters.pausedToClient.dec();
+    this.#upstream?.resume();
   }
 
   #upstreamEvents(): UpstreamEvents {
@@ -118,9 +171,11 @@ export class WebSocketConnection {
           return;
         }
         this.#apply(this.#session.upstreamElement(xml, kind));
+        if (!this.#upstreamPaused && this.#ws.bufferedAmount > this.#highWater) this.#pauseUpstream();
       },
       closed: () => this.#apply(this.#session.upstreamClosed()),
       failed: (condition, text) => this.#apply(this.#session.upstreamFailed(condition, text)),
+      drained: () => this.#resumeClient(),
     };
   }
 
@@ -180,6 +235,10 @@ export class WebSocketConnection {
     // Whatever the machine left of the upstream (it already ended its stream) is released.
     this.#upstream?.destroy();
     this.#upstream = undefined;
+    if (this.#upstreamPaused) this.#counters.pausedToClient.dec();
+    if (this.#clientPaused) this.#counters.pausedToServer.dec();
+    this.#upstreamPaused = false;
+    this.#clientPaused = false;
     if (error?.cause !== undefined) this.#log.error({ err: error.cause }, 'unexpected error reading a client message');
     if (error !== undefined) this.#log.info({ condition: error.condition, reason: error.text }, 'stream error');
     if (reason === 'dead-peer') this.#log.info('client missed a ping: dropping');

@@ -40,29 +40,45 @@ interface Exchange {
   destroyed: () => boolean;
 }
 
-function setup() {
-  const config = parseGatewayConfig({ domains: ['example.com'], upstream: { default: { host: '127.0.0.1', port: 5222, tls: 'none' } } });
-  const upstreams: { events: UpstreamEvents; sent: string[]; destroyed: boolean; closed: boolean }[] = [];
+interface FakeUpstream {
+  events: UpstreamEvents;
+  sent: string[];
+  destroyed: boolean;
+  closed: boolean;
+  paused: boolean;
+  /** What the fake socket holds toward the server. */
+  writableLength: number;
+}
+
+function setup(extra: Record<string, unknown> = {}) {
+  const config = parseGatewayConfig({ domains: ['example.com'], upstream: { default: { host: '127.0.0.1', port: 5222, tls: 'none' } }, ...extra });
+  const upstreams: FakeUpstream[] = [];
   const router: UpstreamRouter = {
     serves: (d) => d === 'example.com',
     connect: (_domain, events) => {
-      const u = { events, sent: [] as string[], destroyed: false, closed: false };
+      const u: FakeUpstream = { events, sent: [], destroyed: false, closed: false, paused: false, writableLength: 0 };
       upstreams.push(u);
       const stream: UpstreamStream = {
         open: () => {},
         send: (xml) => void u.sent.push(xml),
         close: () => void (u.closed = true),
         destroy: () => void (u.destroyed = true),
+        pause: () => void (u.paused = true),
+        resume: () => void (u.paused = false),
+        get writableLength() {
+          return u.writableLength;
+        },
         bytesIn: 0,
         bytesOut: 0,
       };
       return stream;
     },
   };
+  const metrics = createGatewayMetrics({ defaultMetrics: false });
   const endpoint = new BoshEndpoint({
     config,
     router,
-    metrics: createGatewayMetrics({ defaultMetrics: false }),
+    metrics,
     log: pino({ level: 'silent' }),
     origins: createOriginPolicy([], () => {}),
   });
@@ -83,7 +99,9 @@ function setup() {
     req.emit('end');
     return { res, destroyed: () => destroyed };
   };
-  return { endpoint, upstreams, post };
+  const paused = async (direction: 'to-client' | 'to-server') =>
+    (await metrics.backpressure.get()).values.find((v) => v.labels.transport === 'bosh' && v.labels.direction === direction)?.value ?? 0;
+  return { endpoint, upstreams, post, paused };
 }
 
 afterEach(() => {
@@ -134,6 +152,59 @@ describe('BOSH endpoint', () => {
     clock = 3_000.2;
     await vi.advanceTimersByTimeAsync(1);
     expect(held.res.body).toBe("<body xmlns='http://jabber.org/protocol/httpbind'/>");
+    endpoint.close();
+  });
+  it('pauses the upstream once more than the high-water mark waits for the next request, and reads it again once fetched', async () => {
+    // bosh.maxBufferedBytes 65 536: high-water mark 16 KiB (a quarter), so the last resort stays out of reach.
+    const { endpoint, upstreams, post, paused } = setup({ bosh: { maxBufferedBytes: 65_536 } });
+    const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], false);
+    const u = upstreams[0]!;
+    u.events.element(FEATURES, 'features');
+    const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
+    const stanza = `<message xmlns='jabber:client' to='a@example.com'><body>${'x'.repeat(1_000)}</body></message>`;
+    // No request held: everything is buffered for the next one.
+    let sent = 0;
+    while (!u.paused && sent < 100) {
+      u.events.element(stanza, 'stanza');
+      sent++;
+    }
+    expect(u.paused).toBe(true);
+    expect(sent).toBe(Math.floor(16_384 / Buffer.byteLength(stanza)) + 1);
+    expect(await paused('to-client')).toBe(1);
+    const fetch = post([`<body ${NS} rid='101' sid='${sid}'/>`], false);
+    expect(fetch.res.body.split('<message ').length - 1).toBe(sent);
+    expect(u.paused).toBe(false);
+    expect(await paused('to-client')).toBe(0);
+    expect(endpoint.size).toBe(1);
+    endpoint.close();
+  });
+
+  it('holds the requests of a session whose server does not read until the upstream drains, then handles them in order', async () => {
+    const { endpoint, upstreams, post, paused } = setup({ bosh: { maxBufferedBytes: 65_536 } });
+    const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], false);
+    const u = upstreams[0]!;
+    u.events.element(FEATURES, 'features');
+    const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
+    // The server stops reading: the socket keeps what the first request sends.
+    u.writableLength = 20_000;
+    const first = post([`<body ${NS} rid='101' sid='${sid}'><message xmlns='jabber:client' to='a@example.com'><body>1</body></message></body>`], false);
+    expect(u.sent).toHaveLength(1);
+    expect(await paused('to-server')).toBe(1);
+    const second = post([`<body ${NS} rid='102' sid='${sid}'><message xmlns='jabber:client' to='a@example.com'><body>2</body></message></body>`], false);
+    // Read, not handled: nothing more goes to the server, and the first request is still held (hold=1).
+    expect(u.sent).toHaveLength(1);
+    expect(first.res.writableEnded).toBe(false);
+    // A drain that leaves more than the high-water mark changes nothing.
+    u.events.drained!();
+    expect(u.sent).toHaveLength(1);
+    u.writableLength = 0;
+    u.events.drained!();
+    expect(u.sent).toHaveLength(2);
+    expect(u.sent[1]).toContain('<body>2</body>');
+    // rid 102 arrived: the held rid 101 is answered (hold=1), 102 is held.
+    expect(first.res.writableEnded).toBe(true);
+    expect(second.res.writableEnded).toBe(false);
+    expect(await paused('to-server')).toBe(0);
     endpoint.close();
   });
 });

@@ -1,7 +1,8 @@
 // Slow and abusive clients against gateway node processes, with canaries chatting throughout: slowloris on
 // HTTP headers, on the WebSocket upgrade and on a BOSH body; WebSockets that never open a stream; a client that
-// never reads while thousands of messages are sent to it (WebSocket and BOSH); connection floods beyond the
-// limits; thousands of bogus BOSH sids; cross-site WebSocket hijacking; spoofed X-Forwarded-For.
+// never reads while thousands of messages are sent to it (WebSocket and BOSH: back-pressure pauses its server's
+// socket, see test/integration/backpressure for the figures); connection floods beyond the limits; thousands of
+// bogus BOSH sids; cross-site WebSocket hijacking; spoofed X-Forwarded-For.
 //
 // Prosody 0.12.3's own endpoints, measured for comparison: slowloris connections held, a non-reading client never
 // dropped, foreign Origins accepted. Each is answered here.
@@ -18,6 +19,8 @@ import { eventually, mapLimit, report, sized, sleep, type Scale } from '../suppo
 const HEADER_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 const OPEN_TIMEOUT_MS = 2_000;
+const PING_INTERVAL_MS = 3_000;
+const BOSH_INACTIVITY_S = 5;
 
 interface Drip {
   /** Milliseconds from connect to the server closing the connection; undefined: still open at the end. */
@@ -126,8 +129,10 @@ export function slowClientsSuite(scale: Scale): void {
         perNode: {
           slow: {
             listen: { headerTimeoutMs: HEADER_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS },
+            // High-water marks 64 KiB (a quarter of these): one read after the pause stays under the drop limits.
             limits: { openTimeoutMs: OPEN_TIMEOUT_MS, maxBufferedBytes: 262_144 },
-            bosh: { maxBufferedBytes: 65_536, inactivity: 5 },
+            bosh: { maxBufferedBytes: 262_144, inactivity: BOSH_INACTIVITY_S },
+            websocket: { pingIntervalMs: PING_INTERVAL_MS },
           },
           flood: { limits: { maxConnections: 60, maxConnectionsPerAddress: 20, openTimeoutMs: 120_000 }, bosh: { maxSessionsPerAddress: 5 } },
           strict: {
@@ -255,7 +260,7 @@ export function slowClientsSuite(scale: Scale): void {
     );
 
     it(
-      `a WebSocket client that never reads is dropped (limits.maxBufferedBytes) while ${size.messages} messages are sent to it; memory stays bounded`,
+      `a WebSocket client that never reads while ${size.messages} messages are sent to it: its server's socket is paused (not buffered up to limits.maxBufferedBytes), memory stays bounded, and it is dropped once it misses a ping`,
       async () => {
         const [victim, sender] = fleet.accounts('user', 2);
         const reader = new SmClient({ domain: DOMAIN, ...victim!, resource: 'never-reads', sm: false });
@@ -265,42 +270,48 @@ export function slowClientsSuite(scale: Scale): void {
         reader.pauseReading();
         const node = fleet.node('slow');
         const before = node.memory();
-        const dropsBefore = await node.metric('xwg_closes_total', { transport: 'websocket', reason: 'slow-consumer' });
+        const closes = (reason: string) => node.metric('xwg_closes_total', { transport: 'websocket', reason });
+        const paused = () => node.metric('xwg_backpressure_paused', { transport: 'websocket', direction: 'to-client' });
+        const slowBefore = await closes('slow-consumer');
+        const deadBefore = await closes('dead-peer');
         const body = 'x'.repeat(1_000);
         const t0 = performance.now();
         let sent = 0;
-        let droppedAt: number | undefined;
+        let pausedAt: number | undefined;
         let peak = before.rssMiB;
         for (; sent < size.messages; sent++) {
           from.sendMessage(reader.jid, `flood-${sent}`, body);
           if (sent % 500 === 499) {
             await sleep(20);
             peak = Math.max(peak, node.memory().rssMiB);
-            if (droppedAt === undefined && (await node.metric('xwg_closes_total', { transport: 'websocket', reason: 'slow-consumer' })) > dropsBefore)
-              droppedAt = sent;
+            if (pausedAt === undefined && (await paused()) === 1) pausedAt = sent;
           }
         }
-        await eventually(
-          async () => (await node.metric('xwg_closes_total', { transport: 'websocket', reason: 'slow-consumer' })) > dropsBefore,
-          'the non-reader to be dropped',
-          30_000,
-        );
+        await eventually(async () => (await paused()) === 1 || (await closes('dead-peer')) > deadBefore, 'the upstream socket to be paused', 30_000);
+        pausedAt ??= sent;
+        // Nothing ends it for its buffer: the ping queued behind what it does not read goes unanswered.
+        await eventually(async () => (await closes('dead-peer')) > deadBefore, 'the non-reader to miss a ping', 4 * PING_INTERVAL_MS + 10_000);
         const figures = {
           messagesSent: sent,
           messageBytes: body.length,
-          droppedAfterAbout: droppedAt ?? sent,
+          pausedAfterAbout: pausedAt,
           maxBufferedBytes: 262_144,
+          pingIntervalMs: PING_INTERVAL_MS,
           elapsedMs: Math.round(performance.now() - t0),
+          droppedForItsBuffer: (await closes('slow-consumer')) - slowBefore,
           rssBeforeMiB: before.rssMiB,
           rssPeakSampledMiB: peak,
           vmHwmMiB: node.memory().peakMiB,
           rssAfterMiB: node.memory().rssMiB,
+          pausedAfter: await paused(),
           gaugeAfter: await node.metric('xwg_connections_open', { transport: 'websocket' }),
           canary: canary.stats(),
         };
         report('slow clients: WebSocket non-reader', figures);
         reader.abort();
         await from.close();
+        expect(figures.droppedForItsBuffer).toBe(0);
+        expect(figures.pausedAfter).toBe(0);
         expect(figures.gaugeAfter).toBe(1);
         expect(node.memory().peakMiB).toBeLessThan(before.rssMiB + 128);
         expect(canary.stats().failures).toBe(0);
@@ -309,7 +320,7 @@ export function slowClientsSuite(scale: Scale): void {
     );
 
     it(
-      'a BOSH client that stops fetching is ended once bosh.maxBufferedBytes is buffered for it',
+      `a BOSH client that stops fetching: its server's socket is paused (not buffered up to bosh.maxBufferedBytes), and the session ends after bosh.inactivity`,
       async () => {
         const [, , victim, sender] = fleet.accounts('user', 4);
         const reader = new SmClient({ domain: DOMAIN, ...victim!, resource: 'never-fetches', sm: false });
@@ -318,22 +329,31 @@ export function slowClientsSuite(scale: Scale): void {
         await from.connect(fleet.ws('flood'));
         reader.pauseReading();
         const node = fleet.node('slow');
-        const before = await node.metric('xwg_bosh_terminations_total', { condition: 'undefined-condition' });
+        const ended = (condition: string) => node.metric('xwg_bosh_terminations_total', { condition });
+        const paused = () => node.metric('xwg_backpressure_paused', { transport: 'bosh', direction: 'to-client' });
+        const before = { inactivity: await ended('inactivity'), bufferExceeded: await ended('undefined-condition') };
         const body = 'y'.repeat(1_000);
         for (let i = 0; i < 500; i++) from.sendMessage(reader.jid, `bosh-flood-${i}`, body);
-        await eventually(
-          async () => (await node.metric('xwg_bosh_terminations_total', { condition: 'undefined-condition' })) > before,
-          'the session to end',
-          30_000,
-        );
-        report('slow clients: BOSH non-fetcher', {
+        await eventually(async () => (await paused()) === 1, 'the upstream socket to be paused', 30_000);
+        const pausedWhileOpen = await node.metric('xwg_connections_open', { transport: 'bosh' });
+        await eventually(async () => (await ended('inactivity')) > before.inactivity, 'the session to end', BOSH_INACTIVITY_S * 1000 + 30_000);
+        const figures = {
           messagesSent: 500,
-          maxBufferedBytes: 65_536,
-          terminations: (await node.metric('xwg_bosh_terminations_total', { condition: 'undefined-condition' })) - before,
+          maxBufferedBytes: 262_144,
+          inactivitySeconds: BOSH_INACTIVITY_S,
+          sessionsOpenWhilePaused: pausedWhileOpen,
+          endedForInactivity: (await ended('inactivity')) - before.inactivity,
+          endedForItsBuffer: (await ended('undefined-condition')) - before.bufferExceeded,
+          pausedAfter: await paused(),
           sessionsOpen: await node.metric('xwg_connections_open', { transport: 'bosh' }),
-        });
+        };
+        report('slow clients: BOSH non-fetcher', figures);
         reader.abort();
         await from.close();
+        expect(figures.sessionsOpenWhilePaused).toBe(1);
+        expect(figures.endedForItsBuffer).toBe(0);
+        expect(figures.pausedAfter).toBe(0);
+        expect(figures.sessionsOpen).toBe(0);
       },
       size.testMs,
     );
