@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { envName, loadGatewayConfig } from '../gateway/config/load.ts';
 import { startGateway } from '../gateway/gateway.ts';
 import { withCode } from '../shared/errors/codes.ts';
-import { ConfigError } from '../shared/gateway-config/validate.ts';
+import { ConfigError } from '../shared/gateway-config/rules.ts';
 import { printError } from './errors.ts';
 
 const HELP = `usage: xmpp-web-gateway gateway [--config file.yaml] [--<key>=<value> ...]

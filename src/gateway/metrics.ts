@@ -1,11 +1,11 @@
 // Prometheus metrics of one gateway process; a registry per gateway so tests can run several.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prometheus.ts';
 
 export type Transport = 'websocket' | 'bosh';
 
 export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'xwg_process_' });
+  if (options.defaultMetrics !== false) collectDefaultMetrics(registry, 'xwg_process_');
   const registers = [registry];
   // Read at scrape time from whoever holds the requests, so the gauge is never a step behind.
   let heldRequests = () => 0;

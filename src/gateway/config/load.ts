@@ -1,10 +1,12 @@
 // Builds the gateway configuration from its three sources, then validates it once.
 // Precedence: YAML file < XWG_* environment variables < command-line flags.
 import { readFileSync } from 'node:fs';
-import { load as loadYaml } from 'js-yaml';
-import type { TSchema } from '@sinclair/typebox';
-import { GatewayConfig } from '../../shared/gateway-config/schema.ts';
-import { ConfigError, parseGatewayConfig } from '../../shared/gateway-config/validate.ts';
+import { createRequire } from 'node:module';
+import { GATEWAY_CONFIG_SCHEMA } from '../../shared/gateway-config/compiled.ts';
+import type { JsonSchema as TSchema } from '../../shared/gateway-config/defaults.ts';
+import { ConfigError } from '../../shared/gateway-config/rules.ts';
+import type { GatewayConfig } from '../../shared/gateway-config/schema.ts';
+import { parseGatewayConfig } from './parse.ts';
 
 type Json = Record<string, unknown>;
 
@@ -19,7 +21,7 @@ function camel(part: string): string {
 
 /** The schema node at a dotted key, or undefined when no such key exists. */
 function schemaAt(key: string): TSchema | undefined {
-  let node: TSchema | undefined = GatewayConfig;
+  let node: TSchema | undefined = GATEWAY_CONFIG_SCHEMA;
   for (const part of key.split('.')) {
     if (!node) return undefined;
     if (node.type === 'object' && node.properties) node = (node.properties as Record<string, TSchema>)[part];
@@ -105,6 +107,8 @@ export function loadGatewayConfig(sources: ConfigSources): GatewayConfig {
       throw new ConfigError([`config file ${file}: ${(e as Error).message}`]);
     }
     try {
+      // Loaded only when a file is given: a gateway configured by flags and variables never needs a YAML parser.
+      const { load: loadYaml } = createRequire(import.meta.url)('js-yaml') as typeof import('js-yaml');
       const parsed = loadYaml(text);
       if (parsed !== undefined && parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) {
         throw new Error('the top level must be a mapping');

@@ -2,9 +2,10 @@
 // listener is plain HTTP on its own address and port and serves nothing else; the public listeners answer
 // the probes only with admin.publicProbes, and /metrics never (anyone could read the figures, and make the
 // node build the text as often as they like).
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from './cert-store.ts';
+import { nodeHttp } from './node-http.ts';
 
 export type OpsEndpoint = 'healthz' | 'readyz' | 'metrics';
 export type ListenerKind = 'admin' | 'public';
@@ -83,7 +84,7 @@ const ADMIN_TIMEOUT_MS = 10_000;
 
 export function createAdminListener(options: AdminListenerOptions): AdminListener {
   const { host, port, source, log } = options;
-  const server = http.createServer({ headersTimeout: ADMIN_TIMEOUT_MS, requestTimeout: ADMIN_TIMEOUT_MS, connectionsCheckingInterval: 2_500 }, (req, res) => {
+  const server = nodeHttp.createServer({ headersTimeout: ADMIN_TIMEOUT_MS, requestTimeout: ADMIN_TIMEOUT_MS, connectionsCheckingInterval: 2_500 }, (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const endpoint = opsEndpointFor(path, 'admin', false);
     if (endpoint) return serveOps(endpoint, req, res, source);

@@ -1,12 +1,13 @@
 // The gateway's listening sockets: plain HTTP on listen.port, HTTPS with SNI on listen.tlsPort, each
 // optionally behind a PROXY protocol header. Routing is the caller's (onRequest, onUpgrade).
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../../shared/gateway-config/index.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 import type { CertStore, Logger } from './cert-store.ts';
+import { nodeHttp, nodeHttps } from './node-http.ts';
 import { acceptWithProxyProtocol, ProxyProtocolError, type ProxyAddress } from './proxy-protocol.ts';
 
 export type ListenConfig = GatewayConfig['listen'];
@@ -93,7 +94,7 @@ export function createListeners(options: ListenersOptions): Listeners {
     return server;
   };
 
-  const httpServer = wantHttp ? wire(http.createServer(serverOptions)) : undefined;
+  const httpServer = wantHttp ? wire(nodeHttp.createServer(serverOptions)) : undefined;
 
   let httpsServer: https.Server | undefined;
   let applyDefaultCert: (() => void) | undefined;
@@ -101,7 +102,7 @@ export function createListeners(options: ListenersOptions): Listeners {
   if (wantHttps && certStore) {
     // The TLS handshake gets the time a request head gets: a client stalling it is the same slowloris.
     const handshakeTimeout = headersTimeout > 0 ? headersTimeout : undefined;
-    httpsServer = wire(https.createServer({ ...serverOptions, handshakeTimeout, SNICallback: certStore.SNICallback }));
+    httpsServer = wire(nodeHttps.createServer({ ...serverOptions, handshakeTimeout, SNICallback: certStore.SNICallback }));
     const server = httpsServer;
     // No SNI (a client dialing an IP address) never reaches SNICallback: the server's own context answers.
     applyDefaultCert = () => {
