@@ -5,7 +5,7 @@ const pod = (name: string, annotation?: string, deleting = false) => ({
   metadata: {
     name,
     ...(annotation === undefined ? {} : { annotations: { [CONFIG_REFRESH_ANNOTATION]: annotation } }),
-    ...(deleting ? { deletionTimestamp: '2026-12-07T00:00:00Z' } : {}),
+    ...(deleting ? { deletionTimestamp: new Date('2026-12-07T00:00:00Z') } : {}),
   },
 });
 
