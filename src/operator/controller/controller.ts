@@ -133,6 +133,7 @@ export class Controller {
       for (const gw of this.gateways.list()) queue.add(keyOf(gw));
     }, resync);
     this.#resyncTimer.unref();
+    this.#o.metrics.maxConcurrentReconciles.set({ controller: CONTROLLER_NAME }, n);
     this.#log.info({ workers: n }, 'workers started');
   }
 

@@ -30,6 +30,23 @@ export interface InformerOptions<T> {
   watchTimeoutSeconds?: () => number;
   /** items per list page (default 500) */
   pageSize?: number;
+  /**
+   * Applied to every object before it is cached (list, watch, upsert), e.g. to drop fields the operator never
+   * reads; it must keep metadata.name, namespace and resourceVersion. Default: dropManagedFields.
+   */
+  transform?: (obj: T) => T;
+}
+
+/**
+ * The default transform: managedFields go. The operator never reads them (server-side apply keeps them on the
+ * server, and a PUT without them leaves them as they are), yet they are the largest part of most cached objects
+ * (a Deployment's field set mirrors its whole pod template, once per manager).
+ */
+export function dropManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields === undefined) return obj;
+  // A copy of the metadata: the caller may still hold the object (tests' fakes do).
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 /** resourceVersions are opaque, but the API server's are integers; newer-than only when both are. */
@@ -110,10 +127,15 @@ export class Informer<T extends KubernetesObject> {
 
   /** Puts an object the server just returned (after a write) into the cache, unless it holds a newer one; no handler runs. */
   upsert(obj: T): void {
+    obj = this.#transform(obj);
     const key = keyOf(obj);
     const current = this.#store.get(key);
     if (current && isOlder(obj.metadata?.resourceVersion, current.metadata?.resourceVersion)) return;
     this.#put(key, obj);
+  }
+
+  #transform(obj: T): T {
+    return (this.#o.transform ?? dropManagedFields)(obj);
   }
 
   // -- the loop
@@ -169,7 +191,7 @@ export class Informer<T extends KubernetesObject> {
       });
       for (const item of page.items) {
         // Lists leave out apiVersion and kind of their items.
-        items.push({ ...item, apiVersion: item.apiVersion ?? apiVersionOf(this.type), kind: item.kind ?? this.type.kind });
+        items.push(this.#transform({ ...item, apiVersion: item.apiVersion ?? apiVersionOf(this.type), kind: item.kind ?? this.type.kind }));
       }
       rv = page.metadata.resourceVersion;
       cont = page.metadata.continue || undefined;
@@ -198,12 +220,12 @@ export class Informer<T extends KubernetesObject> {
     })) {
       if (!delivered) onDelivery();
       delivered = true;
-      const obj = ev.object;
-      const rv = obj.metadata?.resourceVersion;
+      const rv = ev.object.metadata?.resourceVersion;
       if (ev.type === 'BOOKMARK') {
         if (rv) this.#resourceVersion = rv;
         continue;
       }
+      const obj = this.#transform(ev.object);
       const key = keyOf(obj);
       this.#log.trace({ event: ev.type, object: key, resourceVersion: rv }, 'watch event');
       if (ev.type === 'DELETED') this.#delete(key, obj);

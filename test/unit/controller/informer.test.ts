@@ -382,6 +382,25 @@ describe('Informer: indexers and upsert', () => {
     expect(r.events).toEqual([]);
   });
 
+  it('drops managedFields from what it caches: listed, watched and upserted objects', async () => {
+    const managed = (name: string, rv: string) => ({ ...obj(name, rv, { data: { k: 'v' } }), metadata: { ...obj(name, rv).metadata, labels: { l: '1' }, managedFields: [{ manager: 'm', operation: 'Apply' }] } });
+    kube.set(CONFIGMAPS, [managed('a', '10')]);
+    const i = informer();
+    i.start();
+    await tick();
+    kube.latest.event('ADDED', managed('b', '11'));
+    await tick();
+    const written = managed('c', '12');
+    i.upsert(written);
+    for (const name of ['a', 'b', 'c']) {
+      const cached = i.get('ns', name)!;
+      expect(cached.metadata).not.toHaveProperty('managedFields');
+      expect(cached).toMatchObject({ data: { k: 'v' }, metadata: { name, labels: { l: '1' }, uid: `u-${name}` } });
+    }
+    // the caller's object stays as it was
+    expect(written.metadata.managedFields).toHaveLength(1);
+  });
+
   it('keys cluster-scoped objects by name', async () => {
     const i = new Informer<KubernetesObject>({ client: kube.asClient(), type: NODES, log: silentLog });
     informers.push(i);
