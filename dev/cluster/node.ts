@@ -281,6 +281,13 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
     return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   };
 
+  const leaseRenewedSince = async (since: number): Promise<boolean> => {
+    const res = await opts.request('GET', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`);
+    if (res.status !== 200) return false;
+    const renewTime = (JSON.parse(res.body) as { spec?: { renewTime?: string } }).spec?.renewTime;
+    return renewTime !== undefined && Date.parse(renewTime) >= since;
+  };
+
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -337,8 +344,11 @@ export async function startRealNode(opts: RealNodeOptions): Promise<RealNode> {
     ctr,
     async restartKubelet(): Promise<void> {
       await procs.kubelet?.kill();
+      const restarted = Date.now();
       await startKubelet();
-      await waitUntil(`Node ${name} Ready after a kubelet restart`, procs.kubelet, nodeReady);
+      // The Node stays Ready for a while on the old kubelet's last status; only the new one renews the
+      // node's Lease, which it does as it starts (then every 10 s).
+      await waitUntil(`Node ${name} Ready after a kubelet restart`, procs.kubelet, async () => (await leaseRenewedSince(restarted)) && (await nodeReady()));
     },
     async restartContainerd(): Promise<void> {
       await procs.containerd?.kill();
