@@ -1,7 +1,9 @@
 // The BOSH <body/> wrapper: a pure, incremental parser for requests and the builders for responses.
 // Knows the wire format and nothing else (no session rules, no I/O).
+import { isUtf8 } from 'node:buffer';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { CLIENT_NS, HTTPBIND_NS, XBOSH_NS } from '../errors.ts';
+import { fastElement } from '../xml/fast-element.ts';
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
@@ -100,8 +102,15 @@ class Failure extends Error {
  */
 export class BodyReader {
   readonly #limits: BodyLimits;
-  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
-  readonly #parser: SaxesParser<{ xmlns: true; position: false }>;
+  // Created only when the body goes to saxes (see #held): most bodies never need either.
+  #decoder: TextDecoder | undefined;
+  #saxes: SaxesParser<{ xmlns: true; position: false }> | undefined;
+  /**
+   * A small body is held until its end and read by the fast path (fastBody) in one piece; once it grows past
+   * HELD_MAX_BYTES it goes to saxes chunk by chunk, so a large hostile body is still refused as it arrives.
+   */
+  #held: Uint8Array[] | undefined = [];
+  #heldBytes = 0;
   #bytes = 0;
   #failure: Failure | undefined;
   #ended = false;
@@ -122,6 +131,10 @@ export class BodyReader {
 
   constructor(limits: BodyLimits) {
     this.#limits = limits;
+  }
+
+  get #parser(): SaxesParser<{ xmlns: true; position: false }> {
+    if (this.#saxes !== undefined) return this.#saxes;
     const parser = new SaxesParser({ xmlns: true, position: false });
     parser.on('xmldecl', (decl) => {
       if (decl.encoding !== undefined && decl.encoding.toLowerCase() !== 'utf-8') {
@@ -144,7 +157,8 @@ export class BodyReader {
     parser.on('closetag', (tag) => this.#close(tag));
     parser.on('text', (text) => this.#text(text));
     parser.on('cdata', (text) => this.#text(text));
-    this.#parser = parser;
+    this.#saxes = parser;
+    return parser;
   }
 
   get failed(): boolean {
@@ -159,16 +173,31 @@ export class BodyReader {
     if (this.#bytes > this.#limits.maxBytes) {
       // Read what fits first: the wrapper's attributes (its sid) decide who gets the refusal, whether the
       // body came in one chunk or many.
-      if (room > 0) this.#decodeAndFeed(bytes.subarray(0, room));
-      this.#failure = new Failure('too-large', `body larger than ${this.#limits.maxBytes} bytes`);
+      if (this.#stream() && room > 0) this.#decodeAndFeed(bytes.subarray(0, room));
+      this.#failure ??= new Failure('too-large', `body larger than ${this.#limits.maxBytes} bytes`);
       return false;
     }
-    return this.#decodeAndFeed(bytes);
+    if (this.#held !== undefined && this.#heldBytes + bytes.byteLength <= HELD_MAX_BYTES) {
+      this.#held.push(bytes);
+      this.#heldBytes += bytes.byteLength;
+      return true;
+    }
+    return this.#stream() && this.#decodeAndFeed(bytes);
+  }
+
+  /** Switches to saxes, feeding it what was held. False when that already refused the body. */
+  #stream(): boolean {
+    const held = this.#held;
+    if (held === undefined) return this.#failure === undefined;
+    this.#held = undefined;
+    for (const b of held) if (!this.#decodeAndFeed(b)) return false;
+    return true;
   }
 
   #decodeAndFeed(bytes: Uint8Array): boolean {
     let text: string;
     try {
+      this.#decoder ??= new TextDecoder('utf-8', { fatal: true });
       text = this.#decoder.decode(bytes, { stream: true });
     } catch {
       this.#failure = new Failure('invalid-utf8', 'body is not valid UTF-8');
@@ -178,11 +207,26 @@ export class BodyReader {
   }
 
   end(): BodyParseResult {
-    if (!this.#ended && this.#failure === undefined) {
+    if (!this.#ended && this.#failure === undefined && this.#held !== undefined) {
+      const held = this.#held;
+      const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+      if (isUtf8(bytes)) {
+        let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+        // As TextDecoder does.
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        const fast = fastBody(text, this.#limits);
+        if (fast !== undefined) {
+          this.#ended = true;
+          this.#held = undefined;
+          return { ok: true, body: { attrs: fast.attrs, payloads: fast.payloads, bytes: this.#bytes } };
+        }
+      }
+    }
+    if (!this.#ended && this.#failure === undefined && this.#stream()) {
       this.#ended = true;
       let rest = '';
       try {
-        rest = this.#decoder.decode();
+        rest = (this.#decoder ??= new TextDecoder('utf-8', { fatal: true })).decode();
       } catch {
         this.#failure = new Failure('invalid-utf8', 'body ends inside a UTF-8 sequence');
       }
@@ -299,6 +343,74 @@ export class BodyReader {
     }
     if (prefix === '') this.#usesInheritedDefault = true;
     else this.#usedPrefixes.add(prefix);
+  }
+}
+
+/** Bodies up to this size are read in one piece by fastBody (a BOSH request is usually a few hundred bytes). */
+const HELD_MAX_BYTES = 16_384;
+/** What a payload inherits from the <body/> the fast path accepts: only its default namespace. */
+const FAST_INHERITED: Readonly<Record<string, string>> = { '': HTTPBIND_NS };
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
+/**
+ * The common request read without saxes: `<body xmlns='…httpbind'>` with unprefixed payloads that bind every
+ * prefix they use, all in the plain subset that fastElement vouches for (../xml/fast-element.ts). A payload
+ * is relayed as the client wrote it, with xmlns='jabber:client' added when it inherits the wrapper's
+ * namespace (XEP-0206 §2), which is what the saxes path serializes, up to quoting and escaping. Anything
+ * else (a declaration, prefixes bound on <body/>, an explicit httpbind namespace on a payload, text, any
+ * doubt) answers undefined, and the body goes to saxes, which decides and words every refusal as before.
+ */
+export function fastBody(s: string, limits: BodyLimits): { attrs: BodyAttributes; payloads: string[] } | undefined {
+  if (!s.startsWith('<body')) return undefined;
+  // The wrapper counts as a level, and may carry more attributes than a payload element: the payloads are
+  // checked against the real limits one by one below.
+  const outer = fastElement(s, 0, { maxStanzaBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1, maxAttributes: Math.max(limits.maxAttributes, 64) }, undefined, true);
+  if (typeof outer !== 'object' || outer.name !== 'body' || outer.uri !== HTTPBIND_NS) return undefined;
+  for (let k = outer.end; k < s.length; k++) if (!isWs(s.charCodeAt(k))) return undefined;
+  const attrs: BodyAttributes = {};
+  for (const [name, value] of Object.entries(outer.attributes!)) {
+    const colon = name.indexOf(':');
+    if (colon < 0) {
+      if (Object.hasOwn(PLAIN_ATTRIBUTES, name)) attrs[PLAIN_ATTRIBUTES[name]!] = value;
+      continue;
+    }
+    const prefix = name.slice(0, colon);
+    const local = name.slice(colon + 1);
+    if (prefix === 'xml') {
+      if (local === 'lang') attrs.lang = value;
+    } else if (outer.ns[prefix] === XBOSH_NS) {
+      if (local === 'version') attrs.xmppVersion = value;
+      else if (local === 'restart') attrs.restart = value;
+    }
+  }
+  const payloads: string[] = [];
+  // A self-closing wrapper has no payloads.
+  if (s.charCodeAt(outer.end - 2) === 0x2f) return { attrs, payloads };
+  // The end of the start tag: the first '>' outside a quoted value (fastElement checked the quoting).
+  let p = 5;
+  for (let quote = 0; ; p++) {
+    const c = s.charCodeAt(p);
+    if (quote !== 0) {
+      if (c === quote) quote = 0;
+    } else if (c === 0x27 || c === 0x22) quote = c;
+    else if (c === 0x3e) break;
+  }
+  p++;
+  const close = s.lastIndexOf('</', outer.end);
+  const childLimits = { maxStanzaBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxAttributes: limits.maxAttributes };
+  for (;;) {
+    while (p < close && isWs(s.charCodeAt(p))) p++;
+    if (p >= close) return { attrs, payloads };
+    const child = fastElement(s, p, childLimits, FAST_INHERITED, false);
+    if (typeof child !== 'object' || child.prefix !== '') return undefined;
+    const own = child.ns[''];
+    if (own === undefined) payloads.push(`<${child.name} xmlns='${CLIENT_NS}'${s.slice(p + 1 + child.name.length, child.end)}`);
+    else if (own.trim() === HTTPBIND_NS) return undefined;
+    else payloads.push(s.slice(p, child.end));
+    p = child.end;
   }
 }
 

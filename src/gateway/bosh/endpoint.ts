@@ -10,7 +10,7 @@ import { clientLeg, type RequestContext } from '../server/context.ts';
 import type { ClientLeg } from '../upstream/types.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import type { UpstreamStream } from '../upstream/types.ts';
-import { BodyReader } from './body.ts';
+import { BodyReader, type BodyLimits } from './body.ts';
 import { BoshManager } from './manager.ts';
 import type { BoshResponse } from './session.ts';
 import { drainUntil } from '../server/drain.ts';
@@ -38,7 +38,8 @@ export interface BoshEndpointOptions {
 interface Reply {
   res: ServerResponse;
   gzip: boolean;
-  cors: Record<string, string>;
+  /** The request's Origin header, echoed in Access-Control-Allow-Origin. */
+  origin: string | undefined;
 }
 
 /** Bodies this small gain nothing from gzip. */
@@ -59,6 +60,7 @@ export class BoshEndpoint {
   private creatingClient: (() => ClientLeg) | undefined;
   private lastRequestAt = 0;
   private readonly log: Logger;
+  private readonly bodyLimits: BodyLimits;
   /** Buffered bytes above which a session's upstream is paused, or its client's requests wait (../flow-control.ts). */
   private readonly highWater: number;
   /** Sessions whose upstream socket is paused: the client does not fetch what is buffered for it. */
@@ -73,16 +75,27 @@ export class BoshEndpoint {
     const { config, router, metrics, log } = options;
     this.log = log.child({ transport: 'bosh' });
     this.highWater = highWaterMark(config.bosh.maxBufferedBytes);
+    this.bodyLimits = { maxBytes: config.bosh.maxBodyBytes, maxDepth: config.limits.maxDepth, maxAttributes: config.limits.maxAttributes };
     this.pausedToClient = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-client' });
     this.pausedToServer = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-server' });
     const now = () => performance.now();
+    // Resolved once: a counter's labels are hashed on every inc() otherwise, and these count every stanza.
+    const stanzasIn = metrics.stanzas.labels({ transport: 'bosh', direction: 'in' });
+    const stanzasOut = metrics.stanzas.labels({ transport: 'bosh', direction: 'out' });
+    const bytesIn = metrics.bytes.labels({ transport: 'bosh', direction: 'in' });
+    const bytesOut = metrics.bytes.labels({ transport: 'bosh', direction: 'out' });
+    const responses = new Map<string, { inc(): void }>();
     this.manager = new BoshManager<Reply>(
       {
         bosh: config.bosh,
         isServed: (domain) => router.serves(domain),
         metrics: {
           sessionCreated: () => metrics.connections.inc({ transport: 'bosh' }),
-          response: (outcome) => metrics.boshRequests.inc({ outcome }),
+          response: (outcome) => {
+            let counter = responses.get(outcome);
+            if (counter === undefined) responses.set(outcome, (counter = metrics.boshRequests.labels({ outcome })));
+            counter.inc();
+          },
           sessionEnded: (reason) => {
             metrics.connections.dec({ transport: 'bosh' });
             metrics.boshTerminations.inc({ condition: reason });
@@ -102,8 +115,8 @@ export class BoshEndpoint {
             {
               opened: (info) => this.manager.upstreamOpened(sid, info, now()),
               element: (xml, kind) => {
-                metrics.stanzas.inc({ transport: 'bosh', direction: 'out' });
-                metrics.bytes.inc({ transport: 'bosh', direction: 'out' }, xml.length);
+                stanzasOut.inc();
+                bytesOut.inc(xml.length);
                 this.manager.upstreamElement(sid, xml, kind, now());
                 // Buffered until the next request (XEP-0124 §8), and no more than about one high-water mark:
                 // the server's socket waits for the client to fetch.
@@ -130,8 +143,8 @@ export class BoshEndpoint {
           const upstream = this.upstreams.get(sid);
           if (!upstream) return;
           for (const xml of payloads) {
-            metrics.stanzas.inc({ transport: 'bosh', direction: 'in' });
-            metrics.bytes.inc({ transport: 'bosh', direction: 'in' }, xml.length);
+            stanzasIn.inc();
+            bytesIn.inc(xml.length);
             upstream.send(xml);
           }
           if (upstream.writableLength > this.highWater && !this.congested.has(sid)) {
@@ -203,37 +216,9 @@ export class BoshEndpoint {
       req.resume();
       return;
     }
-    const cors: Record<string, string> = origin
-      ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
-      : { 'Access-Control-Allow-Origin': '*' };
-    if (req.method === 'OPTIONS') {
-      // Browsers preflight text/xml POSTs (XEP-0124 §5 leaves the content type to the client).
-      res
-        .writeHead(204, {
-          ...cors,
-          'Access-Control-Allow-Methods': 'POST, OPTIONS',
-          'Access-Control-Allow-Headers': 'Content-Type',
-          'Access-Control-Max-Age': '86400',
-        })
-        .end();
-      return;
-    }
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      // As Prosody and ejabberd do: monitors and client set-up screens probe the URL. No session is made.
-      const page = endpointPage((req.url ?? '/').split('?', 1)[0]!);
-      res
-        .writeHead(200, { ...cors, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' })
-        .end(req.method === 'GET' ? page : undefined);
-      req.resume();
-      return;
-    }
-    if (req.method !== 'POST') {
-      res.writeHead(405, { ...cors, Allow: 'GET, HEAD, POST, OPTIONS', 'Content-Type': 'text/plain; charset=utf-8' }).end('BOSH takes POST requests\n');
-      req.resume();
-      return;
-    }
-    const reply: Reply = { res, gzip: config.bosh.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')), cors };
-    const reader = new BodyReader({ maxBytes: config.bosh.maxBodyBytes, maxDepth: config.limits.maxDepth, maxAttributes: config.limits.maxAttributes });
+    if (req.method !== 'POST') return this.answerOther(req, res, origin);
+    const reply: Reply = { res, gzip: config.bosh.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')), origin: origin || undefined };
+    const reader = new BodyReader(this.bodyLimits);
     let done = false;
     const finish = () => {
       if (done) return;
@@ -280,6 +265,36 @@ export class BoshEndpoint {
     });
   }
 
+  /** OPTIONS (CORS preflight), GET and HEAD (a page saying what this is), and 405 for anything else. */
+  private answerOther(req: IncomingMessage, res: ServerResponse, origin: string | undefined): void {
+    const cors: Record<string, string> = origin
+      ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
+      : { 'Access-Control-Allow-Origin': '*' };
+    if (req.method === 'OPTIONS') {
+      // Browsers preflight text/xml POSTs (XEP-0124 §5 leaves the content type to the client).
+      res
+        .writeHead(204, {
+          ...cors,
+          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Allow-Headers': 'Content-Type',
+          'Access-Control-Max-Age': '86400',
+        })
+        .end();
+      return;
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      // As Prosody and ejabberd do: monitors and client set-up screens probe the URL. No session is made.
+      const page = endpointPage((req.url ?? '/').split('?', 1)[0]!);
+      res
+        .writeHead(200, { ...cors, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' })
+        .end(req.method === 'GET' ? page : undefined);
+      req.resume();
+      return;
+    }
+    res.writeHead(405, { ...cors, Allow: 'GET, HEAD, POST, OPTIONS', 'Content-Type': 'text/plain; charset=utf-8' }).end('BOSH takes POST requests\n');
+    req.resume();
+  }
+
   /**
    * Sends every held request's session elsewhere (see-other-uri) or reports system-shutdown, then keeps
    * answering so what still arrives on kept-alive connections, until they fall quiet.
@@ -313,19 +328,18 @@ export class BoshEndpoint {
   }
 
   private write(reply: Reply, response: BoshResponse): void {
-    const { res } = reply;
+    const { res, origin } = reply;
     if (res.writableEnded || res.destroyed) return;
     let body: Buffer | string = response.body;
-    const headers: Record<string, string> = {
-      ...reply.cors,
-      'Content-Type': response.contentType,
-      'Cache-Control': 'no-store',
-    };
+    // A flat list: writeHead takes it without building and walking a headers object for every response.
+    const headers = ['Content-Type', response.contentType, 'Cache-Control', 'no-store', 'Access-Control-Allow-Origin', origin ?? '*'];
+    let vary = origin === undefined ? undefined : 'Origin';
     if (reply.gzip && body.length >= GZIP_MIN_BYTES) {
       body = gzipSync(body);
-      headers['Content-Encoding'] = 'gzip';
-      headers.Vary = headers.Vary ? `${headers.Vary}, Accept-Encoding` : 'Accept-Encoding';
+      headers.push('Content-Encoding', 'gzip');
+      vary = vary === undefined ? 'Accept-Encoding' : `${vary}, Accept-Encoding`;
     }
+    if (vary !== undefined) headers.push('Vary', vary);
     res.writeHead(response.status, headers).end(body);
   }
 }

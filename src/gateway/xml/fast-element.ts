@@ -244,7 +244,8 @@ export function fastElement(
           prefix = an.slice(6);
           if (value === '' || prefix === 'xml' || prefix === 'xmlns') return UNSURE;
         } else continue;
-        if (value === XML_NS || value === XMLNS_NS || value.includes('&')) return UNSURE;
+        // saxes trims a namespace name (so ' ' undeclares a prefix, which XML 1.0 forbids): let it judge those
+        if (value === XML_NS || value === XMLNS_NS || value.includes('&') || (value !== '' && (isWs(value.charCodeAt(0)) || isWs(value.charCodeAt(value.length - 1))))) return UNSURE;
         decls.push(prefix, value);
         if (root === undefined) (own ??= {})[prefix] = value;
       }
