@@ -3,11 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Controller } from './controller/controller.ts';
 import { EventRecorder } from './controller/events.ts';
 import { KubeClient, type ApiCall } from './controller/kube-client.ts';
+import { loadCredentials, type Credentials } from './controller/kubeconfig.ts';
 import { LeaderElector } from './controller/leader.ts';
 import { OperatorMetrics, startHealthServer, type HealthServer } from './controller/metrics.ts';
 
@@ -43,8 +44,8 @@ export interface LeaderElectionOptions {
 }
 
 export interface OperatorOptions {
-  /** kubeconfig file or a loaded KubeConfig; default: $KUBECONFIG, else in-cluster */
-  kubeconfig?: string | KubeConfig;
+  /** kubeconfig file or a loaded KubeConfig (or other Credentials); default: $KUBECONFIG, else in-cluster */
+  kubeconfig?: string | KubeConfig | Credentials;
   /** watch one namespace; default all */
   namespace?: string;
   /** image of gateways that name none; default defaultGatewayImage() */
@@ -85,15 +86,6 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-function loadKubeConfig(source: string | KubeConfig | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  if (source instanceof KubeConfig) return source;
-  const kc = new KubeConfig();
-  if (source) kc.loadFromFile(source);
-  else if (env.KUBECONFIG) kc.loadFromDefault();
-  else kc.loadFromCluster();
-  return kc;
-}
-
 function leaseNamespace(o: OperatorOptions, le: LeaderElectionOptions): string {
   if (le.namespace) return le.namespace;
   if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) {
@@ -107,7 +99,7 @@ export async function startOperator(o: OperatorOptions = {}): Promise<Operator> 
   const le: LeaderElectionOptions | undefined = o.leaderElection === false ? undefined : o.leaderElection === true || o.leaderElection === undefined ? {} : o.leaderElection;
   const identity = le?.identity ?? `${hostname()}_${randomUUID()}`;
   const log = (o.logger ?? pino({ level: o.logLevel ?? 'info' })).child({ identity });
-  const kc = loadKubeConfig(o.kubeconfig);
+  const kc = await loadCredentials(o.kubeconfig);
   const metrics = new OperatorMetrics({ defaultMetrics: o.processMetrics ?? true });
   const version = packageVersion();
   const client = KubeClient.fromKubeConfig(kc, {

@@ -6,7 +6,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Credentials } from './kubeconfig.ts';
 import { collectionPath, objectPath, type ResourceType } from './resources.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -94,11 +95,11 @@ interface RequestSpec {
 /** Connection, credentials and call log; shared by the clients made from one another (withWriteGate). */
 class Transport {
   readonly server: URL;
-  readonly #kc: KubeConfig;
+  readonly #kc: Credentials;
   #agent: http.Agent | undefined;
   readonly options: Required<Pick<KubeClientOptions, 'userAgent' | 'fieldManager' | 'requestTimeoutMs'>> & Pick<KubeClientOptions, 'onCall'>;
 
-  constructor(kc: KubeConfig, options: KubeClientOptions) {
+  constructor(kc: Credentials, options: KubeClientOptions) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig names no current cluster');
     this.#kc = kc;
@@ -226,7 +227,7 @@ export class KubeClient {
     this.#timeoutMs = timeoutMs;
   }
 
-  static fromKubeConfig(kc: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+  static fromKubeConfig(kc: Credentials, options: KubeClientOptions = {}): KubeClient {
     return new KubeClient(new Transport(kc, options));
   }
 
