@@ -110,6 +110,14 @@ export class BoshEndpoint {
           const log = this.log.child({ sid: sid.slice(0, 8) });
           this.started.set(sid, now());
           if (this.creatingSecure) this.secureSessions.add(sid);
+          // The elements of one upstream read are buffered as they come and answered together once the read is
+          // handled (a microtask): one response carries them all, instead of the first alone and the rest
+          // waiting for the client's next request.
+          let flushQueued = false;
+          const flush = () => {
+            flushQueued = false;
+            this.manager.flushUpstream(sid, now());
+          };
           const upstream = router.connect(
             attrs.to,
             {
@@ -117,7 +125,11 @@ export class BoshEndpoint {
               element: (xml, kind) => {
                 stanzasOut.inc();
                 bytesOut.inc(xml.length);
-                this.manager.upstreamElement(sid, xml, kind, now());
+                this.manager.upstreamElement(sid, xml, kind, now(), false);
+                if (!flushQueued) {
+                  flushQueued = true;
+                  queueMicrotask(flush);
+                }
                 // Buffered until the next request (XEP-0124 §8), and no more than about one high-water mark:
                 // the server's socket waits for the client to fetch.
                 if (!this.pausedUpstreams.has(sid) && this.manager.bufferedBytes(sid) > this.highWater) {

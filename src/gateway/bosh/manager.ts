@@ -177,8 +177,14 @@ export class BoshManager<R> {
     this.#run(now, () => this.#with(sid, (s) => s.upstreamOpened(info, now)));
   }
 
-  upstreamElement(sid: string, xml: string, kind: UpstreamElementKind, now: number): void {
-    this.#run(now, () => this.#with(sid, (s) => s.upstreamElement(xml, kind, now)));
+  /** With `flush` false the element is only buffered: flushUpstream() then answers for every element of one read. */
+  upstreamElement(sid: string, xml: string, kind: UpstreamElementKind, now: number, flush = true): void {
+    this.#run(now, () => this.#with(sid, (s) => s.upstreamElement(xml, kind, now, flush)));
+  }
+
+  /** Sends what upstreamElement(…, false) buffered to the oldest held request, if any. */
+  flushUpstream(sid: string, now: number): void {
+    this.#run(now, () => this.#with(sid, (s) => s.flushUpstream(now)));
   }
 
   upstreamClosed(sid: string, now: number): void {

@@ -389,8 +389,11 @@ export class BoshSession<R> {
     this.#upstream ??= info;
   }
 
-  /** An upstream element; features and stanzas go to the client on the oldest held request (§8). */
-  upstreamElement(xml: string, kind: UpstreamElementKind, now: number): void {
+  /**
+   * An upstream element; features and stanzas go to the client on the oldest held request (§8). With `flush`
+   * false it is only buffered, and flushUpstream() answers once for every element of one upstream read.
+   */
+  upstreamElement(xml: string, kind: UpstreamElementKind, now: number, flush = true): void {
     if (this.#state !== 'open') return;
     if (kind === 'error') {
       // XEP-0206 §6: the stanzas received so far, then the <stream:error/>, under remote-stream-error.
@@ -408,7 +411,12 @@ export class BoshSession<R> {
       this.#terminate(now, { reason: 'undefined-condition', condition: 'undefined-condition', children: [detail], upstream: UPSTREAM_AFTER['client-gone'], linger: true });
       return;
     }
-    this.#flush(now);
+    if (flush) this.#flush(now);
+  }
+
+  /** Answers a held request with what upstreamElement(…, false) buffered. */
+  flushUpstream(now: number): void {
+    if (this.#state === 'open') this.#flush(now);
   }
 
   /** The server ended the stream: a plain terminate, after the stanzas it sent before. */

@@ -104,16 +104,20 @@ function setup(extra: Record<string, unknown> = {}) {
   return { endpoint, upstreams, post, paused };
 }
 
+/** The end of one upstream read: the endpoint answers for the elements it brought in a microtask. */
+const endOfRead = () => Promise.resolve();
+
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
 describe('BOSH endpoint', () => {
-  it('drops plain requests naming a session begun over TLS, readable or not, and the session lives on (§22)', () => {
+  it('drops plain requests naming a session begun over TLS, readable or not, and the session lives on (§22)', async () => {
     const { endpoint, upstreams, post } = setup();
     const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], true);
     upstreams[0]!.events.element(FEATURES, 'features');
+    await endOfRead();
     const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
     expect(endpoint.size).toBe(1);
     const forged = [
@@ -135,6 +139,23 @@ describe('BOSH endpoint', () => {
     endpoint.close();
   });
 
+  it('answers a held request once for all the elements of one upstream read (XEP-0124 §8)', async () => {
+    const { endpoint, upstreams, post } = setup();
+    const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], false);
+    const u = upstreams[0]!;
+    u.events.element(FEATURES, 'features');
+    await endOfRead();
+    const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
+    const held = post([`<body ${NS} rid='101' sid='${sid}'/>`], false);
+    for (let i = 0; i < 3; i++) u.events.element(`<message xmlns='jabber:client' id='m${i}'/>`, 'stanza');
+    expect(held.res.writableEnded).toBe(false);
+    await endOfRead();
+    expect(held.res.body).toBe(
+      `<body xmlns='http://jabber.org/protocol/httpbind'><message xmlns='jabber:client' id='m0'/><message xmlns='jabber:client' id='m1'/><message xmlns='jabber:client' id='m2'/></body>`,
+    );
+    endpoint.close();
+  });
+
   it('answers a held request when its wait runs out, even if the timer fires a little early', async () => {
     // Node's timer clock is coarser than performance.now(): a timer may fire just before the deadline.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
@@ -143,6 +164,7 @@ describe('BOSH endpoint', () => {
     const { endpoint, upstreams, post } = setup();
     const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='2' hold='1'/>`], false);
     upstreams[0]!.events.element(FEATURES, 'features');
+    await endOfRead();
     const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
     const held = post([`<body ${NS} rid='101' sid='${sid}'/>`], false);
     // Deadline 3 000; the timer (2 000 ms) fires while performance.now() still reads 2 999.6.
@@ -160,6 +182,7 @@ describe('BOSH endpoint', () => {
     const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], false);
     const u = upstreams[0]!;
     u.events.element(FEATURES, 'features');
+    await endOfRead();
     const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
     const stanza = `<message xmlns='jabber:client' to='a@example.com'><body>${'x'.repeat(1_000)}</body></message>`;
     // No request held: everything is buffered for the next one.
@@ -184,6 +207,7 @@ describe('BOSH endpoint', () => {
     const created = post([`<body ${NS} rid='100' to='example.com' ver='1.11' wait='60' hold='1'/>`], false);
     const u = upstreams[0]!;
     u.events.element(FEATURES, 'features');
+    await endOfRead();
     const sid = /sid='([^']+)'/.exec(created.res.body)![1]!;
     // The server stops reading: the socket keeps what the first request sends.
     u.writableLength = 20_000;
