@@ -9,6 +9,7 @@ import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/type
 import type { XmlLimits } from '../xml/limits.ts';
 import { highWaterMark } from '../flow-control.ts';
 import { WebSocketSession, type WebSocketAction } from './session.ts';
+import { withCode } from '../../shared/errors/codes.ts';
 
 export interface ConnectionOptions {
   limits: XmlLimits & { maxBufferedBytes: number; openTimeoutMs: number };
@@ -166,7 +167,7 @@ export class WebSocketConnection {
         const buffered = this.#ws.bufferedAmount;
         if (buffered > this.#options.limits.maxBufferedBytes && this.#session.state !== 'closed') {
           // A client that does not read: the machine drops it, its session resumable upstream.
-          this.#log.warn({ buffered }, 'client does not read: dropping');
+          this.#log.warn(withCode('XWG_GW_SLOW_CLIENT', { buffered }), 'client does not read: dropping');
           this.#apply(this.#session.clientStalled());
           return;
         }
@@ -239,7 +240,7 @@ export class WebSocketConnection {
     if (this.#clientPaused) this.#counters.pausedToServer.dec();
     this.#upstreamPaused = false;
     this.#clientPaused = false;
-    if (error?.cause !== undefined) this.#log.error({ err: error.cause }, 'unexpected error reading a client message');
+    if (error?.cause !== undefined) this.#log.error(withCode('XWG_GW_CLIENT_MESSAGE_FAILED', { err: error.cause }), 'unexpected error reading a client message');
     if (error !== undefined) this.#log.info({ condition: error.condition, reason: error.text }, 'stream error');
     if (reason === 'dead-peer') this.#log.info('client missed a ping: dropping');
     this.#options.metrics.closes.inc({ transport: 'websocket', reason });
