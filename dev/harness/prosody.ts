@@ -24,6 +24,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePorts } from './ports.ts';
+import { ensureNetProxyModule } from './prosody-net-proxy.ts';
 import { spawnBounded, type BoundedProcess, type ExitInfo } from './process.ts';
 
 const execFileAsync = promisify(execFile);
@@ -74,6 +75,15 @@ export interface ProsodyOptions {
   pluginPaths?: string[];
   /** More addresses for c2s beside 127.0.0.1, e.g. the host end of a real node's veth, where pods reach it. */
   c2sInterfaces?: string[];
+  /**
+   * Also listen for c2s behind a PROXY protocol (v1 or v2) sender, on a private loopback port of its own
+   * (`proxyC2sPort`), next to the plain c2s port: mod_net_proxy from Debian trixie's prosody-modules
+   * (dev/harness/prosody-net-proxy.ts), `proxy_port_mappings = { [port] = "c2s" }`. `trustedProxies` is
+   * proxy_trusted_proxies, the addresses allowed to send the header (default ["127.0.0.1"], the gateway's).
+   */
+  proxyProtocol?: boolean | { trustedProxies?: string[] };
+  /** Load mod_admin_shell and its socket, for c2sSessions() (`prosodyctl shell`); default false. */
+  adminShell?: boolean;
   /** Lua appended to the global section of the config. */
   extraConfig?: string;
   /** Lua appended inside a VirtualHost section, by domain. */
@@ -97,6 +107,8 @@ export interface ProsodyServer {
   readonly httpPort: number;
   /** Direct TLS c2s port when `directTls` is set. */
   readonly c2sDirectTlsPort: number | undefined;
+  /** The c2s port that expects a PROXY header first (mod_net_proxy) when `proxyProtocol` is set. */
+  readonly proxyC2sPort: number | undefined;
   readonly domains: readonly string[];
   readonly dir: string;
   readonly configPath: string;
@@ -125,8 +137,22 @@ export interface ProsodyServer {
   restart(): Promise<void>;
   /** SIGHUP: reload the config file. */
   reload(): void;
+  /**
+   * The c2s sessions as Prosody itself reports them (`prosodyctl shell "c2s:show(nil, 'jid ip port')"`: full
+   * JID, the IP address the session connected from, the server port it came in on). Needs `adminShell`.
+   */
+  c2sSessions(): Promise<ProsodyC2sSession[]>;
   /** Stops the server and removes its directory. */
   dispose(): Promise<void>;
+}
+
+export interface ProsodyC2sSession {
+  /** Full JID, or Prosody's placeholder (e.g. "(unauthed)") before authentication. */
+  jid: string;
+  /** session.ip: with mod_net_proxy, the source address of the PROXY header. */
+  ip: string;
+  /** The local port of Prosody the connection came in on (the PROXY port or the plain c2s port). */
+  serverPort: number;
 }
 
 /** Lua string literal. */
@@ -197,9 +223,10 @@ interface Ports {
   c2s: number;
   http: number;
   directTls: number | undefined;
+  proxyC2s: number | undefined;
 }
 
-function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptions, dir: string, ports: Ports): string {
+function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptions, dir: string, ports: Ports, netProxyPlugins: string | undefined): string {
   const tlsFor = (domain: string): ProsodyTlsFiles | undefined => {
     if (!o.tls) return undefined;
     if ('certPath' in o.tls && typeof o.tls.certPath === 'string') return o.tls as ProsodyTlsFiles;
@@ -214,7 +241,10 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
   if (o.websocket) modules.push('websocket');
   if (o.bosh) modules.push('bosh');
   if (o.metrics) modules.push('http_openmetrics');
+  if (o.adminShell) modules.push('admin_shell');
+  if (ports.proxyC2s !== undefined) modules.push('net_proxy');
   modules.push(...(o.extraModules ?? []));
+  const pluginPaths = [...(netProxyPlugins ? [netProxyPlugins] : []), ...(o.pluginPaths ?? [])];
   const firstDomain = o.domains[0] ?? 'example.com';
 
   const lines: string[] = [
@@ -223,7 +253,7 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
     `pidfile = ${lua(path.join(dir, 'prosody.pid'))}`,
     `data_path = ${lua(path.join(dir, 'data'))}`,
     `certificates = ${lua(path.join(dir, 'certs'))}`,
-    `plugin_paths = ${luaList(o.pluginPaths ?? [])}`,
+    `plugin_paths = ${luaList(pluginPaths)}`,
     'use_ipv6 = false',
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
@@ -256,6 +286,17 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
   if (ports.directTls !== undefined && defaultTls) {
     lines.push(`c2s_direct_tls_ssl = { certificate = ${lua(defaultTls.certPath)}; key = ${lua(defaultTls.keyPath)}; }`);
   }
+  if (ports.proxyC2s !== undefined) {
+    const trusted = (typeof o.proxyProtocol === 'object' ? o.proxyProtocol.trustedProxies : undefined) ?? ['127.0.0.1'];
+    lines.push(
+      // mod_net_proxy listens on the mapped ports itself (its service is "proxy") and hands each connection to c2s
+      // once the header is read; the plain c2s port above expects none.
+      `proxy_port_mappings = { [${ports.proxyC2s}] = "c2s" }`,
+      'proxy_interfaces = { "127.0.0.1" }',
+      `proxy_trusted_proxies = ${luaList(trusted)}`,
+    );
+  }
+  if (o.adminShell) lines.push(`admin_socket = ${lua(path.join(dir, 'prosody.sock'))}`);
   if (o.smacksHibernationSeconds !== undefined) lines.push(`smacks_hibernation_time = ${o.smacksHibernationSeconds}`);
   if (o.metrics) lines.push('statistics = "internal"', 'openmetrics_allow_ips = { "127.0.0.1" }');
   if (o.extraConfig) lines.push('', o.extraConfig);
@@ -267,6 +308,21 @@ function buildConfig(o: Required<Pick<ProsodyOptions, 'domains'>> & ProsodyOptio
     if (extra) lines.push(extra);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The rows of `c2s:show(nil, 'jid ip port')`: a header line (`JID | IP address | Port`), then one line per session
+ * with the columns separated by " | " (a JID longer than 32 characters is cut short with "…"; an unauthenticated
+ * session shows as `[ip]:port@host`), then "OK: N c2s sessions shown".
+ */
+export function parseC2sShow(output: string): ProsodyC2sSession[] {
+  const sessions: ProsodyC2sSession[] = [];
+  for (const line of output.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim());
+    if (cells.length !== 3 || cells[0] === 'JID' || !/^\d+$/.test(cells[2]!)) continue;
+    sessions.push({ jid: cells[0]!, ip: cells[1]!, serverPort: Number(cells[2]) });
+  }
+  return sessions;
 }
 
 /** Starts Prosody (see the module comment) and resolves once its ports accept connections. */
@@ -289,13 +345,14 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
   const startTimeoutMs = o.startTimeoutMs ?? 30_000;
   const firstDomain = domains[0]!;
 
-  let ports: Ports = { c2s: 0, http: 0, directTls: undefined };
+  let ports: Ports = { c2s: 0, http: 0, directTls: undefined, proxyC2s: undefined };
+  const netProxyPlugins = o.proxyProtocol ? await ensureNetProxyModule() : undefined;
   let current: BoundedProcess | undefined;
 
   const allocatePorts = async (): Promise<void> => {
-    const [c2s, http, directTls] = await freePorts(3);
-    ports = { c2s: c2s!, http: http!, directTls: o.directTls ? directTls : undefined };
-    await fs.writeFile(configPath, buildConfig(o, dir, ports));
+    const [c2s, http, directTls, proxyC2s] = await freePorts(4);
+    ports = { c2s: c2s!, http: http!, directTls: o.directTls ? directTls : undefined, proxyC2s: o.proxyProtocol ? proxyC2s : undefined };
+    await fs.writeFile(configPath, buildConfig(o, dir, ports, netProxyPlugins));
   };
 
   const prosodyctl = async (args: string[]): Promise<void> => {
@@ -354,6 +411,7 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
     await probeC2s(ports.c2s, firstDomain, startTimeoutMs, proc);
     if (httpWanted) await proc.waitForPort(ports.http, { timeoutMs: startTimeoutMs });
     if (ports.directTls !== undefined) await proc.waitForPort(ports.directTls, { timeoutMs: startTimeoutMs });
+    if (ports.proxyC2s !== undefined) await proc.waitForPort(ports.proxyC2s, { timeoutMs: startTimeoutMs });
     // The bind failure for a later service (http after c2s) shows up after the c2s line.
     const lateFailure = proc.output().match(/Failed to open server port[^\n]*/);
     if (lateFailure) {
@@ -388,6 +446,9 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
     get c2sDirectTlsPort() {
       return ports.directTls;
     },
+    get proxyC2sPort() {
+      return ports.proxyC2s;
+    },
     domains,
     dir,
     configPath,
@@ -412,6 +473,17 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
       await launch();
     },
     reload: () => current?.signal('SIGHUP'),
+    c2sSessions: async () => {
+      if (!o.adminShell) throw new Error('c2sSessions: start Prosody with adminShell: true');
+      let stdout: string;
+      try {
+        ({ stdout } = await execFileAsync('prosodyctl', ['--config', configPath, 'shell', "c2s:show(nil, 'jid ip port')"], { timeout: 30_000, cwd: dir }));
+      } catch (err) {
+        const e = err as Error & { stdout?: string; stderr?: string };
+        throw new Error(`prosodyctl shell c2s:show failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      }
+      return parseC2sShow(stdout);
+    },
     dispose: async () => {
       if (current?.isRunning()) await current.stop({ graceMs: 5_000 });
       if (!options.dir) await fs.rm(dir, { recursive: true, force: true });
