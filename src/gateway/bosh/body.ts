@@ -474,11 +474,15 @@ export type BodyAttributeValue = string | number | undefined;
  * keep their order; undefined ones are left out; values are escaped. Children are complete elements.
  */
 export function buildBody(attrs: Readonly<Record<string, BodyAttributeValue>>, children: readonly string[] = []): string {
-  let out = `<body xmlns='${HTTPBIND_NS}'`;
-  for (const [name, value] of Object.entries(attrs)) {
+  // Joined from parts, not concatenated: join gives one flat string, where += leaves a tree of a dozen
+  // pieces, and a session keeps its last responses for retransmission (XEP-0124 §14.3).
+  const parts = [`<body xmlns='${HTTPBIND_NS}'`];
+  for (const name in attrs) {
+    const value = attrs[name];
     if (value === undefined) continue;
-    out += ` ${name}='${escapeAttr(String(value))}'`;
+    parts.push(` ${name}='${escapeAttr(String(value))}'`);
   }
-  if (children.length === 0) return `${out}/>`;
-  return `${out}>${children.join('')}</body>`;
+  if (children.length === 0) parts.push('/>');
+  else parts.push('>', ...children, '</body>');
+  return parts.join('');
 }

@@ -290,9 +290,12 @@ export class BoshManager<R> {
     const count = this.#perAddress.get(address) ?? 0;
     if (count >= this.#opts.bosh.maxSessionsPerAddress) return refuse('policy-violation');
     const sid = this.#newSid();
-    let slot: Slot<R> | undefined;
-    const session = new BoshSession<R>(sid, p, this.#sessionOptions, this.#sessionSink(sid, () => slot), now);
-    slot = { session, address, scheduled: undefined, outstanding: 0 };
+    // The sink finds its slot through `ref`, not through a closure made here: every closure of one call shares
+    // its context, and this one holds `reply` (refuse uses it), which the session would then keep for its life.
+    const ref: { slot: Slot<R> | undefined } = { slot: undefined };
+    const session = new BoshSession<R>(sid, p, this.#sessionOptions, this.#sessionSink(sid, ref), now);
+    const slot: Slot<R> = { session, address, scheduled: undefined, outstanding: 0 };
+    ref.slot = slot;
     this.#sessions.set(sid, slot);
     this.#perAddress.set(address, count + 1);
     this.counters.sessionsCreated++;
@@ -308,7 +311,7 @@ export class BoshManager<R> {
     }
   }
 
-  #sessionSink(sid: string, slot: () => Slot<R> | undefined) {
+  #sessionSink(sid: string, ref: { readonly slot: Slot<R> | undefined }) {
     const sink = this.#sink;
     return {
       respond: (reply: R, response: BoshResponse, outcome: ResponseOutcome) => {
@@ -322,7 +325,7 @@ export class BoshManager<R> {
       closeUpstream: () => sink.closeUpstream(sid),
       destroyUpstream: () => sink.destroyUpstream(sid),
       ended: (reason: EndReason) => {
-        const s = slot();
+        const s = ref.slot;
         if (s !== undefined && this.#sessions.get(sid) === s) {
           this.#sessions.delete(sid);
           this.#bury(sid, s.session);

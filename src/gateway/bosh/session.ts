@@ -222,8 +222,24 @@ interface Entry<R> {
   terminate: boolean;
   restart: boolean;
   creation: boolean;
+}
+
+/**
+ * What the polling rules (§11, §12) need of the previous request. Kept apart from its Entry so that an answered
+ * request's reply (its HTTP request and response objects) and payloads are not held until the next request.
+ */
+interface Previous {
+  rid: number;
+  arrival: number;
+  creation: boolean;
+  restart: boolean;
+  empty: boolean;
   answered: boolean;
   hadPayload: boolean;
+}
+
+function previousOf(e: Entry<unknown>): Previous {
+  return { rid: e.rid, arrival: e.arrival, creation: e.creation, restart: e.restart, empty: isEmpty(e), answered: false, hadPayload: false };
 }
 
 interface Cached {
@@ -280,7 +296,7 @@ export class BoshSession<R> {
   #streamInfoSent = false;
   #pauseMs: number | undefined;
   #idleSince: number;
-  #previous: Entry<R> | undefined;
+  #previous: Previous | undefined;
   #key: string | undefined;
   #reportedRid = 0;
   #report: { rid: number; time: number } | undefined;
@@ -311,7 +327,7 @@ export class BoshSession<R> {
     if (payloads.length > 0) this.#sink.forward(payloads);
     const entry = this.#entry(p.rid, reply, { attrs: {}, payloads }, now);
     entry.creation = true;
-    this.#previous = entry;
+    this.#previous = previousOf(entry);
     this.#held.push(entry);
     this.#flush(now);
   }
@@ -496,8 +512,6 @@ export class BoshSession<R> {
       terminate: attrs.type === 'terminate',
       restart: attrs.restart === 'true' || attrs.restart === '1',
       creation: false,
-      answered: false,
-      hadPayload: false,
     };
   }
 
@@ -516,7 +530,7 @@ export class BoshSession<R> {
     if (e.pause !== undefined && (this.params.maxpause === 0 || e.pause > this.params.maxpause)) {
       return this.#fail('policy-violation', e.reply, now);
     }
-    this.#previous = e;
+    this.#previous = previousOf(e);
     if (e.terminate) {
       this.#clientTerminate(e, now);
       return false;
@@ -557,7 +571,7 @@ export class BoshSession<R> {
     if (this.#pollingMs === 0 || prev === undefined || !isEmpty(e)) return false;
     if (prev.creation || prev.restart || e.arrival - prev.arrival >= this.#pollingMs) return false;
     // §12: two consecutive empty requests, the first answered without payloads.
-    if (isEmpty(prev) && prev.answered && !prev.hadPayload) return true;
+    if (prev.empty && prev.answered && !prev.hadPayload) return true;
     // §11: `requests` requests unanswered, the last one empty (long-polling sessions only).
     return this.params.requests >= 2 && this.outstanding + 1 >= this.params.requests;
   }
@@ -636,8 +650,10 @@ export class BoshSession<R> {
     if (xmpp) attrs['xmlns:xmpp'] = XBOSH_NS;
     if (streamNs) attrs['xmlns:stream'] = STREAMS_NS;
     const body = buildBody(attrs, payloads.map((x) => x.xml));
-    e.answered = true;
-    e.hadPayload = payloads.length > 0;
+    if (this.#previous?.rid === e.rid) {
+      this.#previous.answered = true;
+      this.#previous.hadPayload = payloads.length > 0;
+    }
     this.#cache.set(e.rid, { body, sentAt: now, key: e.attrs.key?.toLowerCase(), copies: 0 });
     for (const rid of this.#cache.keys()) {
       if (this.#cache.size <= this.#cacheLimit) break;
