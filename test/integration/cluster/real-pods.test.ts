@@ -6,6 +6,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, realNodeUnavailable, type LocalCluster } from '../../../dev/cluster/cluster.ts';
 import { installOperator } from '../../../dev/cluster/install.ts';
@@ -14,6 +16,7 @@ import { connectXmppJs, xml } from '../../../dev/harness/xmpp-js.ts';
 import { SmClient, type Endpoint, type LinkDown } from '../../../dev/harness/xmpp-sm.ts';
 import { eventually } from '../operator/helpers.ts';
 
+const execFileP = promisify(execFile);
 const DOMAIN = 'example.com';
 const NS = 'xwg-e2e';
 const GATEWAY = 'chat';
@@ -41,6 +44,7 @@ async function diagnose(): Promise<string> {
   const run = (args: string[]) => cluster.kubectl(args).catch((e: unknown) => String(e));
   return [
     await run(['get', 'pods', '-A', '-o', 'wide']),
+    await run(['-n', NS, 'get', 'endpointslices', '-o', 'wide']),
     await run(['-n', NS, 'describe', 'pods']),
     await run(['-n', NS, 'logs', '--tail=30', '-l', 'xwg.io/node', '--all-containers', '--prefix']),
     await run(['get', 'events', '-A', '--sort-by=.lastTimestamp']),
@@ -62,11 +66,15 @@ async function local(node: string, port: 80 | 443): Promise<number> {
 
 const ws = async (node: string): Promise<Endpoint> => ({ kind: 'websocket', url: `ws://127.0.0.1:${await local(node, 80)}/xmpp-websocket` });
 
-async function nodeList(node: string): Promise<string[]> {
+/** The node list a node publishes. */
+async function published(node: string): Promise<{ name: string; ready: boolean }[]> {
   const res = await fetch(`http://127.0.0.1:${await local(node, 80)}/.well-known/xmpp-web-nodes.json?domain=${DOMAIN}`);
   if (!res.ok) throw new Error(`node list of ${node}: HTTP ${res.status}`);
-  const body = (await res.json()) as { nodes: { name: string }[] };
-  return body.nodes.map((n) => n.name).sort();
+  return ((await res.json()) as { nodes: { name: string; ready: boolean }[] }).nodes;
+}
+
+async function nodeList(node: string): Promise<string[]> {
+  return (await published(node)).map((n) => n.name).sort();
 }
 
 function gatewayResource(nodes: string[]): Record<string, unknown> {
@@ -89,22 +97,28 @@ async function apply(obj: unknown): Promise<void> {
 }
 
 /** The container's main process as the kernel sees it (uid, root mount) — not what the spec asks for. */
-async function containerProcess(containerId: string): Promise<{ uid: number; rootReadOnly: boolean }> {
+async function containerPid(containerId: string): Promise<number> {
   const id = containerId.replace(/^containerd:\/\//, '');
   const tasks = await cluster.node.ctr(['tasks', 'ls']);
   const line = tasks.split('\n').find((l) => l.startsWith(id));
   const pid = Number(line?.split(/\s+/)[1]);
   if (!pid) throw new Error(`no task for container ${id}:\n${tasks}`);
+  return pid;
+}
+
+async function containerProcess(containerId: string): Promise<{ uid: number; rootReadOnly: boolean }> {
+  const pid = await containerPid(containerId);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
   const root = (await readFile(`/proc/${pid}/mountinfo`, 'utf8')).split('\n').find((l) => l.split(' ')[4] === '/');
   return { uid, rootReadOnly: /(^|,)ro(,|$)/.test(root?.split(' ')[5] ?? '') };
 }
 
-async function peerCertificate(node: string): Promise<string> {
-  const port = await local(node, 443);
+/** The certificate a node serves, through its Service (default) or at a pod's own address. */
+async function peerCertificate(node: string, at?: { host: string; port: number }): Promise<string> {
+  const { host, port } = at ?? { host: '127.0.0.1', port: await local(node, 443) };
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: `${node}.${DOMAIN}`, rejectUnauthorized: false }, () => {
+    const socket = tls.connect({ host, port, servername: `${node}.${DOMAIN}`, rejectUnauthorized: false }, () => {
       const fp = socket.getPeerCertificate().fingerprint256;
       socket.end();
       resolve(fp);
@@ -237,6 +251,39 @@ describe('installed with the Helm chart and the built image', () => {
       await carol.close().catch(() => {});
     }
   }, 240_000);
+
+  it('publishes a node whose readiness probe on the admin port fails as not ready, while its public ports still serve', async () => {
+    const pod = await gatewayPod('t1');
+    const podIp = pod.status!.podIP!;
+    // Inside the pod's own network namespace: the kubelet's probes to the admin port (9280) are refused.
+    // The namespace outlives a container restart (liveness probes the same port), so the rule is removed
+    // through whichever container runs then.
+    const rule = async (op: '-I' | '-D') => {
+      const current = (await pods(NS, 'xwg.io/node=t1')).find((p) => p.metadata.uid === pod.metadata.uid);
+      const pid = await containerPid(current!.status!.containerStatuses![0]!.containerID!);
+      await execFileP('nsenter', ['-t', String(pid), '-n', 'iptables', op, 'INPUT', '-p', 'tcp', '--dport', '9280', '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    };
+    // t2's pod was replaced by the drain test: its successor must be Ready (and so behind its Service) first.
+    await gatewayPod('t2');
+    try {
+      await eventually('t2 to publish t1 as ready', async () => (await published('t2')).find((n) => n.name === 't1')?.ready === true, 60_000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await diagnose()}`);
+    }
+    const started = Date.now();
+    await rule('-I');
+    try {
+      await eventually('t2 to publish t1 as not ready', async () => (await published('t2')).find((n) => n.name === 't1')?.ready === false, 120_000, 250);
+      findings.readinessFailureToListSeconds = (Date.now() - started) / 1000;
+      // The public listeners never answered the probes: at the pod's address they still serve (its
+      // Service has no ready endpoint now, as Kubernetes means it to).
+      expect(await peerCertificate('t1', { host: podIp, port: 5443 })).toMatch(/^[0-9A-F:]+$/);
+      expect((await fetch(`http://${podIp}:5280/.well-known/xmpp-web-nodes.json?domain=${DOMAIN}`)).status).toBe(200);
+    } finally {
+      await rule('-D');
+    }
+    await eventually('t2 to publish t1 as ready again', async () => (await published('t2')).find((n) => n.name === 't1')?.ready === true, 120_000, 250);
+  }, 300_000);
 
   it('takes a node removed from the spec out of the other nodes\' published lists', async () => {
     await eventually('t1 to list all three nodes', async () => (await nodeList('t1')).join() === NODES.join(), 60_000);
