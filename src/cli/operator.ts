@@ -23,7 +23,7 @@ options:
   --metrics-port <port>                   /healthz, /readyz, /metrics (default 8080; 0: any)
   --metrics-bind-address <host>           default 0.0.0.0
   --gateway-image <image>                 default $XWG_GATEWAY_IMAGE, else ${defaultGatewayImage({})}
-  --max-concurrent-reconciles <n>         default 2
+  --max-concurrent-reconciles <n>         default 8
   --log-level <level>                     fatal, error, warn, info, debug, trace (default info)`;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

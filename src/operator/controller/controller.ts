@@ -30,7 +30,7 @@ export interface ControllerOptions {
   defaultImage: string;
   /** watch one namespace; default all */
   namespace?: string;
-  /** concurrent reconciles (default 2) */
+  /** concurrent reconciles (default 8: a reconcile mostly waits for the API server) */
   workers?: number;
   /** every gateway is reconciled this often (default 10 min) */
   resyncPeriodMs?: number;
@@ -120,7 +120,7 @@ export class Controller {
       metrics: this.#o.metrics.queue(CONTROLLER_NAME),
     });
     this.#queue = queue;
-    const n = this.#o.workers ?? 2;
+    const n = this.#o.workers ?? 8;
     const previous = this.#workersStopped;
     this.#workers = Array.from({ length: n }, () => previous.then(() => this.#work(queue)));
     void this.waitForSync(this.#abort.signal)

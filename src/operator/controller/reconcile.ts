@@ -144,16 +144,25 @@ export class Reconciler {
       errors.push(...certificates.problems);
       actions.issued.push(...certificates.issued);
 
-      // ConfigMap, then the Secrets pods mount, then the rest in the builders' order.
+      // The ConfigMap and the Secrets pods mount first, then the rest: each group at once (the objects of a
+      // group do not depend on one another, and one round trip per group instead of one per object is most
+      // of a reconcile's time), reported in the builders' order.
       const [configMap, ...rest] = desired.objects;
-      for (const obj of [configMap!, ...certificates.secrets, ...rest]) {
-        try {
-          await this.#apply(gw, obj, log, actions);
-        } catch (e) {
-          if (e instanceof NotLeaderError) throw e;
+      for (const group of [[configMap!, ...certificates.secrets], rest]) {
+        const outcomes = await Promise.allSettled(group.map((obj) => this.#apply(gw, obj, log)));
+        outcomes.forEach((o, i) => {
+          const obj = group[i]!;
+          if (o.status === 'fulfilled') {
+            if (o.value) actions[o.value.action].push(o.value.what);
+            return;
+          }
+          const e: unknown = o.reason;
+          if (e instanceof NotLeaderError) return;
           errors.push({ code: 'XWG_OP_APPLY_FAILED', message: `${obj.kind} ${obj.metadata?.name}: ${message(e)}` });
           log.error(withCode('XWG_OP_APPLY_FAILED', { kind: obj.kind, object: obj.metadata?.name, err: message(e) }), 'apply failed');
-        }
+        });
+        const notLeader = outcomes.find((o) => o.status === 'rejected' && o.reason instanceof NotLeaderError);
+        if (notLeader) throw (notLeader as PromiseRejectedResult).reason;
       }
 
       if (actions.updated.some((u) => u.startsWith(`${configMap!.kind} ${configMap!.metadata?.name} `))) {
@@ -236,14 +245,15 @@ export class Reconciler {
 
   // -- writes
 
-  async #apply(gw: XmppWebGateway, obj: KubernetesObject, log: Logger, actions: Actions): Promise<void> {
+  /** Applies `obj` when it differs from the cache; says what it did, or undefined when nothing. */
+  async #apply(gw: XmppWebGateway, obj: KubernetesObject, log: Logger): Promise<{ action: 'created' | 'updated'; what: string } | undefined> {
     const type = typeOfObject(obj);
     const informer = this.#d.caches.owned(type);
-    if (!informer) return;
+    if (!informer) return undefined;
     const target = withAppliedHash(obj);
     const live = informer.get(obj.metadata?.namespace, obj.metadata?.name ?? '');
     const reason = applyReason(target, live);
-    if (reason === undefined) return;
+    if (reason === undefined) return undefined;
     log.info({ kind: obj.kind, object: obj.metadata?.name, reason }, live ? 'updating' : 'creating');
     let applied: KubernetesObject;
     try {
@@ -255,8 +265,7 @@ export class Reconciler {
       applied = await this.#d.client.apply<KubernetesObject>(type, target);
     }
     informer.upsert(applied);
-    if (live) actions.updated.push(`${obj.kind} ${obj.metadata?.name} (${reason})`);
-    else actions.created.push(`${obj.kind} ${obj.metadata?.name}`);
+    return live ? { action: 'updated', what: `${obj.kind} ${obj.metadata?.name} (${reason})` } : { action: 'created', what: `${obj.kind} ${obj.metadata?.name}` };
   }
 
   /** Deletes children this gateway owns that are no longer desired; never objects of others (owner uid + labels). */
