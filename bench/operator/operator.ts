@@ -76,8 +76,15 @@ export interface OperatorResults {
     idleHeapUsedBytes?: number;
     /** (RSS with the resources − RSS with none) / resources */
     perResourceBytes?: number;
-    /** how the operator ran: `node <entry> operator` */
+    /** how the operator ran: `node <flags> <entry> operator` */
     entry?: string;
+    /** RSS again after the steady-state period (idle with the resources in place): what V8 gave back */
+    settledRssBytes?: number;
+    settledAfterSeconds?: number;
+    /** V8 heap reserved, memory outside the heap (Buffers), and the heap spaces' used bytes, with the resources */
+    heapTotalBytes?: number;
+    externalBytes?: number;
+    heapSpaces?: Record<string, number>;
   };
   notes: string[];
 }
@@ -85,6 +92,8 @@ export interface OperatorResults {
 type Obj = Record<string, any>;
 /** What the operator runs from: the sources (Node strips the types) unless XWG_BENCH_OPERATOR_ENTRY names e.g. dist/cli/main.js. */
 const OPERATOR_ENTRY = process.env.XWG_BENCH_OPERATOR_ENTRY ?? 'src/cli/main.ts';
+/** Node options for the operator process (e.g. V8 heap sizes), space-separated; default none. */
+const OPERATOR_NODE_FLAGS = (process.env.XWG_BENCH_OPERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const GATEWAYS = '/apis/xwg.io/v1alpha1';
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 
@@ -376,6 +385,7 @@ async function startCluster(o: { quick: boolean; apiserverArgs: string[]; log: (
     operator = spawnBounded({
       command: process.execPath,
       args: [
+        ...OPERATOR_NODE_FLAGS,
         path.join(REPO, OPERATOR_ENTRY),
         'operator',
         '--kubeconfig', kubeconfig,
@@ -463,13 +473,25 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
           rssBytes: rss,
           idleRssBytes: cluster.idleRss,
           perResourceBytes: (rss - cluster.idleRss) / n,
-          entry: OPERATOR_ENTRY,
+          entry: [...OPERATOR_NODE_FLAGS, OPERATOR_ENTRY].join(' '),
           ...(heap !== undefined ? { heapUsedBytes: heap } : {}),
           ...(cluster.idleHeap !== undefined ? { idleHeapUsedBytes: cluster.idleHeap } : {}),
+          ...(metricValue(m, 'nodejs_heap_size_total_bytes') !== undefined ? { heapTotalBytes: metricValue(m, 'nodejs_heap_size_total_bytes')! } : {}),
+          ...(metricValue(m, 'nodejs_external_memory_bytes') !== undefined ? { externalBytes: metricValue(m, 'nodejs_external_memory_bytes')! } : {}),
+          heapSpaces: Object.fromEntries([...m.matchAll(/^nodejs_heap_space_size_used_bytes\{space="([^"]+)"\} (\S+)$/gm)].map((x) => [x[1]!, Number(x[2])])),
         };
-        log(`  memory: RSS ${(rss / 2 ** 20).toFixed(0)} MiB with ${n} resources, ${(cluster.idleRss / 2 ** 20).toFixed(0)} MiB with none: ${((rss - cluster.idleRss) / n / 1024).toFixed(1)} KiB per resource (V8 heap ${((heap ?? 0) / 2 ** 20).toFixed(0)} MiB, ${((cluster.idleHeap ?? 0) / 2 ** 20).toFixed(0)} MiB idle)`);
+        log(`  memory: RSS ${(rss / 2 ** 20).toFixed(0)} MiB with ${n} resources, ${(cluster.idleRss / 2 ** 20).toFixed(0)} MiB with none: ${((rss - cluster.idleRss) / n / 1024).toFixed(1)} KiB per resource (V8 heap ${((heap ?? 0) / 2 ** 20).toFixed(0)} MiB, ${((cluster.idleHeap ?? 0) / 2 ** 20).toFixed(0)} MiB idle; heap reserved ${((results.memory.heapTotalBytes ?? 0) / 2 ** 20).toFixed(0)} MiB, external ${((results.memory.externalBytes ?? 0) / 2 ** 20).toFixed(0)} MiB; used by space ${Object.entries(results.memory.heapSpaces ?? {}).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)}`).join(', ')} MiB)`);
       }
-      if (n === 100 || (n === large[large.length - 1] && !results.steady)) {
+      const steadyHere = n === 100 || (n === large[large.length - 1] && !results.steady);
+      if (results.memory?.resources === n && !steadyHere) {
+        // V8 gives back the heap it grew during the fill only after a while without much allocation.
+        const seconds = Math.min(60, o.steadySeconds ?? 60);
+        await sleep(seconds * 1000);
+        results.memory.settledRssBytes = rssBytes(cluster.operator.pid);
+        results.memory.settledAfterSeconds = seconds;
+        log(`  memory after ${seconds} s idle: RSS ${(results.memory.settledRssBytes / 2 ** 20).toFixed(0)} MiB with ${n} resources`);
+      }
+      if (steadyHere) {
         const seconds = o.steadySeconds ?? 300;
         await sleep(2_000);
         log(`  steady state: ${n} resources, ${seconds} s idle`);
@@ -487,6 +509,11 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
           totalWrites: Object.entries(apiserverWrites).filter(([k]) => !k.startsWith('leases ')).reduce((x, [, y]) => x + y, 0),
           operatorWrites: diff(oa, ob),
         };
+        if (results.memory?.resources === n) {
+          results.memory.settledRssBytes = rssBytes(cluster.operator.pid);
+          results.memory.settledAfterSeconds = seconds;
+          log(`  memory after ${seconds} s idle: RSS ${(results.memory.settledRssBytes / 2 ** 20).toFixed(0)} MiB with ${n} resources`);
+        }
         log(`  steady state: ${results.steady.totalWrites} write requests at the apiserver in ${seconds} s other than Lease renewals (all: ${JSON.stringify(apiserverWrites)}; the operator counted ${JSON.stringify(results.steady.operatorWrites)})`);
       }
     }
