@@ -35,6 +35,8 @@ interface Relay {
   sockets: Set<net.Socket>;
 }
 
+const CONNECT_TIMEOUT_MS = 3_000;
+
 export async function startLoopbackLoadBalancer(opts: {
   request(method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: string }>;
   log?: (line: string) => void;
@@ -49,6 +51,11 @@ export async function startLoopbackLoadBalancer(opts: {
     const relay: Relay = { key, entry: { ...entry, host: '127.0.0.1', localPort: 0 }, target, server: net.createServer(), sockets };
     relay.server.on('connection', (client) => {
       const upstream = net.connect({ host: relay.target.ip, port: relay.target.port });
+      // A SYN sent before kube-proxy has programmed the Service leaves a conntrack entry without DNAT, which
+      // the retransmits of the same connection keep matching for up to 120 s (nf_conntrack_tcp_timeout_syn_sent):
+      // give up fast instead, so that the client's next connection (a new source port) is NATed.
+      upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy(new Error('connect timeout')));
+      upstream.once('connect', () => upstream.setTimeout(0));
       sockets.add(client).add(upstream);
       const done = () => {
         client.destroy();

@@ -114,7 +114,7 @@ export async function startPodSandbox(progress: Progress): Promise<PodSandbox> {
     const local = new Map<string, number>();
     for (const n of nodeNames) local.set(n, (await cluster.loadBalancer.address(SANDBOX_NAMESPACE, `${SANDBOX_GATEWAY}-${n}`, 80, 180_000)).localPort);
     const list = async () => {
-      const res = await fetch(`http://127.0.0.1:${local.get('t1')}/.well-known/xmpp-web-nodes.json?domain=${SANDBOX_DOMAIN}`);
+      const res = await fetch(`http://127.0.0.1:${local.get('t1')}/.well-known/xmpp-web-nodes.json?domain=${SANDBOX_DOMAIN}`, { signal: AbortSignal.timeout(5_000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       return res.json();
     };

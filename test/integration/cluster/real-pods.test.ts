@@ -68,7 +68,7 @@ const ws = async (node: string): Promise<Endpoint> => ({ kind: 'websocket', url:
 
 /** The node list a node publishes. */
 async function published(node: string): Promise<{ name: string; ready: boolean }[]> {
-  const res = await fetch(`http://127.0.0.1:${await local(node, 80)}/.well-known/xmpp-web-nodes.json?domain=${DOMAIN}`);
+  const res = await fetch(`http://127.0.0.1:${await local(node, 80)}/.well-known/xmpp-web-nodes.json?domain=${DOMAIN}`, { signal: AbortSignal.timeout(5_000) });
   if (!res.ok) throw new Error(`node list of ${node}: HTTP ${res.status}`);
   return ((await res.json()) as { nodes: { name: string; ready: boolean }[] }).nodes;
 }
