@@ -24,6 +24,9 @@ import { markdownReport } from '../dev/bench/report.ts';
 import { measureRelayForProfile } from './gateway/profile.ts';
 import { runOperatorBench, type OperatorResults } from './operator/operator.ts';
 import { runPodBench, type PodResults } from './pods/pods.ts';
+import { measureBaseRss, type BaseRssResult } from './gateway/base-rss.ts';
+import { measureMemoryCurve, type MemoryCurve } from './gateway/memory.ts';
+import { asciiPlot, goalLinesText, memoryGoals, memoryTable } from './gateway/memory-report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +45,7 @@ const { values } = parseArgs({
 });
 
 const quick = values.quick;
-const ALL = ['relay', 'latency', 'bosh', 'scale', 'profile', 'operator'] as const;
+const ALL = ['relay', 'latency', 'bosh', 'scale', 'memory', 'base-rss', 'profile', 'operator'] as const;
 /** Real pods on the real node: named in --only, never by default. */
 const POD_SECTIONS = ['pod-start', 'pod-memory'] as const;
 type Section = (typeof ALL)[number] | (typeof POD_SECTIONS)[number];
@@ -65,6 +68,9 @@ export interface BenchResults {
   profile?: { rate: number; summary: ProfileSummary; file: string };
   operator?: OperatorResults;
   pods?: PodResults;
+  /** issue 14: idle WebSocket memory against the raw pipe, and the gateway's base RSS */
+  memory?: { pipe?: MemoryCurve; gateway?: MemoryCurve };
+  baseRss?: BaseRssResult;
   skipped: Record<string, string>;
   errors: Record<string, string>;
 }
@@ -78,6 +84,7 @@ const sizes = quick
       boshLoad: { warmupMs: 200, durationMs: 600 },
       rounds: 1,
       scale: [200],
+      memory: [100, 200],
       profileMs: 1000,
     }
   : {
@@ -88,6 +95,8 @@ const sizes = quick
       boshLoad: { warmupMs: 2000, durationMs: 8000 },
       rounds: 3,
       scale: [10_000, 100_000],
+      // 9,900: the most one process holds under the open-file limit of 20,000 (two descriptors per client).
+      memory: [1_000, 5_000, 9_900],
       profileMs: 10_000,
     };
 const rounds = values.rounds ? Number(values.rounds) : sizes.rounds;
@@ -175,6 +184,29 @@ async function main(): Promise<number> {
     }
   }
 
+  if (only.has('memory')) {
+    log(`idle WebSocket memory: raw pipe, then gateway, each one process, after a full GC at ${sizes.memory.join(', ')} clients`);
+    results.memory = {};
+    for (const [key, kind] of [['pipe', 'raw-pipe'], ['gateway', 'gateway-ws']] as const) {
+      try {
+        results.memory[key] = await measureMemoryCurve(kind, sizes.memory, { maxMs: Math.min(maxMs, 20 * 60_000), log, quick });
+      } catch (e) {
+        results.errors[`memory ${kind}`] = (e as Error).message;
+        log(`  FAILED: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
+  if (only.has('base-rss')) {
+    log('base RSS: node dist/cli/main.js gateway with no client, beside a bare Node');
+    try {
+      results.baseRss = await measureBaseRss({ log, quick });
+    } catch (e) {
+      results.errors['base-rss'] = (e as Error).message;
+      log(`  FAILED: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
   if (only.has('operator')) {
     log('operator: convergence, steady state and memory on a real control plane');
     try {
@@ -214,10 +246,14 @@ async function main(): Promise<number> {
   results.loadAfter = loadAverage();
   const out = values.out ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'xwg-bench-')), 'results.json');
   await writeFile(out, JSON.stringify(results, null, 2));
-  const md = markdownReport(results);
+  const curves = [results.memory?.pipe, results.memory?.gateway].filter((c) => c !== undefined);
+  const md =
+    markdownReport(results) +
+    (curves.length ? `\n\n### Idle WebSocket memory (issue 14)\n\n${memoryTable(curves)}\n\n\`\`\`\n${asciiPlot(curves)}\n\`\`\`\n` : '');
   if (values.markdown) await writeFile(values.markdown, md);
   console.log(`\n${md}`);
   log(`results: ${out}${values.markdown ? `, ${values.markdown}` : ''}; load average ${results.loadBefore} before, ${results.loadAfter} after`);
+  for (const line of goalLinesText(memoryGoals(results.memory ?? {}, results.baseRss))) log(line);
   for (const [k, v] of Object.entries(results.skipped)) log(`skipped ${k}: ${v}`);
   for (const [k, v] of Object.entries(results.errors)) log(`error in ${k}: ${v.split('\n')[0]}`);
   return Object.keys(results.errors).length > 0 ? 1 : 0;

@@ -35,10 +35,10 @@ export async function spawnStub(options: { ports?: number; proxyPorts?: number; 
   return { name: 'stub', pid: proc.pid, proc, ports: info.ports as number[], proxyPorts: (info.proxyPorts as number[] | undefined) ?? [], stop: async () => void (await proc.stop({ graceMs: 3_000 })) };
 }
 
-export async function spawnRawPipe(options: { upstreamPorts: number[]; maxMs: number }): Promise<Running & { port: number; url: string }> {
+export async function spawnRawPipe(options: { upstreamPorts: number[]; maxMs: number; nodeArgs?: string[] }): Promise<Running & { port: number; url: string }> {
   const proc = spawnBounded({
     command: process.execPath,
-    args: [PIPE, '--upstream-ports', options.upstreamPorts.join(','), '--max-seconds', String(Math.ceil(options.maxMs / 1000))],
+    args: [...(options.nodeArgs ?? []), PIPE, '--upstream-ports', options.upstreamPorts.join(','), '--max-seconds', String(Math.ceil(options.maxMs / 1000))],
     name: 'raw-pipe',
     maxLifetimeMs: options.maxMs + 10_000,
   });
@@ -106,6 +106,29 @@ export async function spawnGateway(options: {
     metrics: async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
     stop: async () => void (await proc.stop({ graceMs: 10_000 })),
   };
+}
+
+/** Node options that make a server answer memorySnapshot() (./memory-probe.ts). */
+export const MEMORY_PROBE_ARGS = ['--expose-gc', '--import', fileURLToPath(new URL('./memory-probe.ts', import.meta.url))];
+
+export interface MemorySnapshot {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  /** V8 heap spaces, bytes used */
+  spaces: Record<string, number>;
+}
+
+const probes = new WeakMap<BoundedProcess, number>();
+/** After a full GC: process.memoryUsage() and the heap spaces of a server started with MEMORY_PROBE_ARGS. */
+export async function memorySnapshot(server: Running): Promise<MemorySnapshot> {
+  const n = (probes.get(server.proc) ?? 0) + 1;
+  probes.set(server.proc, n);
+  server.proc.signal('SIGUSR2');
+  const m = await server.proc.waitForLine(new RegExp(`^MEMORY ${n} (\\{.*\\})$`), { timeoutMs: 30_000 });
+  return JSON.parse(m[1]!) as MemorySnapshot;
 }
 
 export interface BenchProsody extends Running {
