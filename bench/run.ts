@@ -1,7 +1,7 @@
 // The benchmark suite: `npm run bench` (full, takes a while) or `npm run bench -- --quick` (a tiny size of
 // every scenario in well under a minute, checking only that everything works and produces numbers).
 //
-//   node bench/run.ts [--quick] [--only relay,latency,bosh,scale,profile,operator] [--rounds N]
+//   node bench/run.ts [--quick] [--only relay,latency,bosh,scale,profile,hostile,operator] [--rounds N]
 //                     [--scale 10000,100000] [--out results.json] [--markdown results.md] [--no-prosody]
 //   node bench/run.ts --only pod-start,pod-memory [--pod-rounds 5] [--pod-clients 1000]
 //
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { startEnv } from './gateway/env.ts';
 import { measurePaths, paths, type RelayLoad, type RelayMeasurement } from './gateway/relay.ts';
 import { measureScale, perProcessCapacity, type ScaleKind, type ScaleResult } from './gateway/scale.ts';
+import { measureHostile, type HostileResult } from './gateway/hostile.ts';
 import { summarizeProfile, type ProfileSummary } from '../dev/bench/cpuprofile.ts';
 import { loadAverage } from '../dev/bench/proc.ts';
 import { describeMachine, type MachineInfo } from '../dev/bench/machine.ts';
@@ -45,7 +46,7 @@ const { values } = parseArgs({
 });
 
 const quick = values.quick;
-const ALL = ['relay', 'latency', 'bosh', 'scale', 'memory', 'base-rss', 'profile', 'operator'] as const;
+const ALL = ['relay', 'latency', 'bosh', 'scale', 'memory', 'base-rss', 'profile', 'hostile', 'operator'] as const;
 /** Real pods on the real node: named in --only, never by default. */
 const POD_SECTIONS = ['pod-start', 'pod-memory'] as const;
 type Section = (typeof ALL)[number] | (typeof POD_SECTIONS)[number];
@@ -66,6 +67,8 @@ export interface BenchResults {
   bosh?: { sessions: number; load: RelayLoad; results: RelayMeasurement[] }[];
   scale?: ScaleResult[];
   profile?: { rate: number; summary: ProfileSummary; file: string };
+  /** issue 14: gateway RSS before and after a run of hostile input */
+  hostile?: HostileResult;
   operator?: OperatorResults;
   pods?: PodResults;
   /** issue 14: idle WebSocket memory against the raw pipe, and the gateway's base RSS */
@@ -204,6 +207,19 @@ async function main(): Promise<number> {
     } catch (e) {
       results.errors['base-rss'] = (e as Error).message;
       log(`  FAILED: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  if (only.has('hostile')) {
+    const rounds = quick ? 1 : 20;
+    log(`hostile input: ${rounds} rounds of every attack of the hostile-input suite, then idle; gateway RSS before and after`);
+    try {
+      results.hostile = await measureHostile({ rounds, settleMs: quick ? 1_000 : 30_000, maxMs, log });
+      const h = results.hostile;
+      log(`  hostile: RSS ${(h.rssStart / 2 ** 20).toFixed(1)} MiB before, ${(h.rssAfter / 2 ** 20).toFixed(1)} MiB after (${(h.rssAfter / h.rssStart).toFixed(2)}×, goal ≤ 1.2×); ${h.unexpected} unexpected answers`);
+    } catch (e) {
+      results.errors.hostile = (e as Error).message;
+      log(`  hostile FAILED: ${(e as Error).message}`);
     }
   }
 

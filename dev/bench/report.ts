@@ -37,6 +37,11 @@ export function targets(r: BenchResults): Target[] {
       met: ratio <= 1.05,
     });
   }
+  const gbosh = byPath(relay, 'gateway/bosh');
+  if (gws && gbosh && cpuOf(gws)! > 0) {
+    const ratio = cpuOf(gbosh)! / cpuOf(gws)!;
+    out.push({ what: 'gateway CPU per relayed message, BOSH vs WebSocket (stub upstream, same run)', goal: '≤ 2×', value: `${cpuOf(gbosh)!.toFixed(1)} vs ${cpuOf(gws)!.toFixed(1)} µs (${ratio.toFixed(2)}×)`, met: ratio <= 2 });
+  }
   for (const [ours, theirs] of [
     ['gw→prosody/ws', 'prosody/ws'],
     ['gw→prosody/ws', 'prosody/bosh'],
@@ -64,7 +69,15 @@ export function targets(r: BenchResults): Target[] {
     }
   }
   const sb = single('gateway-bosh');
-  if (sb) out.push({ what: `memory per idle BOSH session (${fmt(sb.connected)} sessions; marginal in brackets)`, goal: '≤ 32 KiB', value: `${(sb.perClientBytes / KiB).toFixed(1)} KiB (${sb.marginalPerClientBytes !== undefined ? (sb.marginalPerClientBytes / KiB).toFixed(1) : '?'} KiB)`, met: sb.perClientBytes <= 32 * KiB });
+  if (sb) {
+    const ref = sg ? `; idle WebSocket client in the same run ${(sg.perClientBytes / KiB).toFixed(1)} KiB (${(sb.perClientBytes / sg.perClientBytes).toFixed(2)}×)` : '';
+    out.push({ what: `memory per idle BOSH session (${fmt(sb.connected)} sessions, RSS growth / sessions; marginal in brackets)`, goal: '≤ 24 KiB', value: `${(sb.perClientBytes / KiB).toFixed(1)} KiB (${sb.marginalPerClientBytes !== undefined ? (sb.marginalPerClientBytes / KiB).toFixed(1) : '?'} KiB), ${(sb.perClientBytes / (24 * KiB)).toFixed(2)}× the goal${ref}`, met: sb.perClientBytes <= 24 * KiB });
+  }
+  const h = r.hostile;
+  if (h) {
+    const ratio = h.rssAfter / h.rssStart;
+    out.push({ what: `gateway RSS after hostile input (${h.rounds} rounds of ${h.attacks} attacks, then ${h.settleMs / 1000} s idle) vs before`, goal: '≤ 1.2×', value: `${(h.rssAfter / MiB).toFixed(1)} vs ${(h.rssStart / MiB).toFixed(1)} MiB (${ratio.toFixed(2)}×; peak ${(h.rssPeak / MiB).toFixed(1)} MiB; V8 new space ${h.spacesStart.new} → ${h.spacesAfter.new} MiB, old ${h.spacesStart.old} → ${h.spacesAfter.old} MiB)`, met: ratio <= 1.2 });
+  }
   const big = scale.filter((s) => s.kind === 'gateway-ws' && s.requested >= 100_000)[0];
   if (big) {
     out.push({
