@@ -2,6 +2,7 @@
 // leader Lease and exits.
 import { pino } from 'pino';
 import { parseGoDuration } from '../operator/api/duration.ts';
+import { preferSmallHeap } from '../operator/heap.ts';
 import { DEFAULT_LEASE_NAME, defaultGatewayImage, startOperator } from '../operator/operator.ts';
 import { withCode } from '../shared/errors/codes.ts';
 import { parseCommandLine } from './args.ts';
@@ -110,6 +111,7 @@ export async function runOperator(argv: string[]): Promise<number | void> {
   const log = pino({ level: options.level, base: { component: 'operator' } });
   let operator;
   try {
+    preferSmallHeap();
     operator = await startOperator({
       logger: log,
       ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
