@@ -8,7 +8,7 @@ import type { UpstreamRouter } from '../upstream/router.ts';
 import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
 import type { XmlLimits } from '../xml/limits.ts';
 import { highWaterMark } from '../flow-control.ts';
-import { WebSocketSession, type WebSocketAction } from './session.ts';
+import { WebSocketSession, type WebSocketAction, type WebSocketSessionOptions } from './session.ts';
 import { withCode } from '../../shared/errors/codes.ts';
 
 export interface ConnectionOptions {
@@ -59,7 +59,35 @@ function uncork(connection: WebSocketConnection, socket: Duplex): void {
 
 const now = (): number => performance.now();
 
-export class WebSocketConnection {
+// Memory per idle connection is the budget here (bench/RESULTS.md, issue 14): every closure costs a function, a
+// feedback cell and a context per connection. So the socket's listeners are shared functions that find their
+// connection on the socket, and the session's options are one object per router and limits.
+const CONNECTION = Symbol('WebSocketConnection');
+type Tagged = WebSocket & { [CONNECTION]: WebSocketConnection };
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  (this as Tagged)[CONNECTION].message(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  (this as Tagged)[CONNECTION].pong();
+}
+function onClose(this: WebSocket, code: number): void {
+  (this as Tagged)[CONNECTION].socketClosed(code);
+}
+function onError(this: WebSocket, err: Error): void {
+  (this as Tagged)[CONNECTION].socketError(err);
+}
+
+const sessionOptionsByRouter = new WeakMap<UpstreamRouter, Map<ConnectionOptions['limits'], WebSocketSessionOptions>>();
+function sessionOptionsFor(router: UpstreamRouter, limits: ConnectionOptions['limits']): WebSocketSessionOptions {
+  let byLimits = sessionOptionsByRouter.get(router);
+  if (!byLimits) sessionOptionsByRouter.set(router, (byLimits = new Map()));
+  let o = byLimits.get(limits);
+  if (!o) byLimits.set(limits, (o = { serves: (domain) => router.serves(domain), limits, openTimeoutMs: limits.openTimeoutMs }));
+  return o;
+}
+
+/** The connection is its upstream's listener (UpstreamEvents), so that no closures are made for it. */
+export class WebSocketConnection implements UpstreamEvents {
   readonly #ws: WebSocket;
   readonly #options: ConnectionOptions;
   readonly #log: Logger;
@@ -89,11 +117,12 @@ export class WebSocketConnection {
     this.#counters = countersFor(options.metrics);
     const { router, limits } = options;
     this.#highWater = highWaterMark(limits.maxBufferedBytes);
-    this.#session = new WebSocketSession({ serves: (domain) => router.serves(domain), limits, openTimeoutMs: limits.openTimeoutMs }, now());
-    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => this.#session.pong());
-    ws.on('close', (code) => this.#apply(this.#session.socketClosed(code)));
-    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'websocket error'));
+    this.#session = new WebSocketSession(sessionOptionsFor(router, limits), now());
+    (ws as Tagged)[CONNECTION] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
+    ws.on('error', onError);
     this.#schedule();
   }
 
@@ -118,7 +147,23 @@ export class WebSocketConnection {
     this.#apply(this.#session.drain(seeOtherUri));
   }
 
-  #onMessage(data: Buffer, isBinary: boolean): void {
+  /** @internal the socket's listeners (onMessage and the others above) */
+  pong(): void {
+    this.#session.pong();
+  }
+
+  /** @internal */
+  socketClosed(code: number): void {
+    this.#apply(this.#session.socketClosed(code));
+  }
+
+  /** @internal */
+  socketError(err: Error): void {
+    this.#log.debug({ err: err.message }, 'websocket error');
+  }
+
+  /** @internal */
+  message(data: Buffer, isBinary: boolean): void {
     this.#apply(this.#session.message(isBinary ? '' : data.toString('utf8'), isBinary), data.length);
     const upstream = this.#upstream;
     if (upstream !== undefined && !this.#clientPaused && upstream.writableLength > this.#highWater) this.#pauseClient();
@@ -160,24 +205,33 @@ export class WebSocketConnection {
     this.#upstream?.resume();
   }
 
-  #upstreamEvents(): UpstreamEvents {
-    return {
-      opened: (info) => this.#apply(this.#session.upstreamOpened(info)),
-      element: (xml, kind) => {
-        const buffered = this.#ws.bufferedAmount;
-        if (buffered > this.#options.limits.maxBufferedBytes && this.#session.state !== 'closed') {
-          // A client that does not read: the machine drops it, its session resumable upstream.
-          this.#log.warn(withCode('XWG_GW_SLOW_CLIENT', { buffered }), 'client does not read: dropping');
-          this.#apply(this.#session.clientStalled());
-          return;
-        }
-        this.#apply(this.#session.upstreamElement(xml, kind));
-        if (!this.#upstreamPaused && this.#ws.bufferedAmount > this.#highWater) this.#pauseUpstream();
-      },
-      closed: () => this.#apply(this.#session.upstreamClosed()),
-      failed: (condition, text) => this.#apply(this.#session.upstreamFailed(condition, text)),
-      drained: () => this.#resumeClient(),
-    };
+  // UpstreamEvents: called by this connection's upstream stream.
+  opened(info: Parameters<UpstreamEvents['opened']>[0]): void {
+    this.#apply(this.#session.upstreamOpened(info));
+  }
+
+  element(xml: string, kind: Parameters<UpstreamEvents['element']>[1]): void {
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.#options.limits.maxBufferedBytes && this.#session.state !== 'closed') {
+      // A client that does not read: the machine drops it, its session resumable upstream.
+      this.#log.warn(withCode('XWG_GW_SLOW_CLIENT', { buffered }), 'client does not read: dropping');
+      this.#apply(this.#session.clientStalled());
+      return;
+    }
+    this.#apply(this.#session.upstreamElement(xml, kind));
+    if (!this.#upstreamPaused && this.#ws.bufferedAmount > this.#highWater) this.#pauseUpstream();
+  }
+
+  closed(): void {
+    this.#apply(this.#session.upstreamClosed());
+  }
+
+  failed(condition: Parameters<UpstreamEvents['failed']>[0], text: string): void {
+    this.#apply(this.#session.upstreamFailed(condition, text));
+  }
+
+  drained(): void {
+    this.#resumeClient();
   }
 
   /** Carries out the machine's actions in order; `bytesIn` is the size of the client message that caused them. */
@@ -198,7 +252,7 @@ export class WebSocketConnection {
           this.#upstream?.send(action.xml);
           break;
         case 'openUpstream': {
-          const upstream = this.#options.router.connect(action.domain, this.#upstreamEvents(), this.#log, this.#options.client);
+          const upstream = this.#options.router.connect(action.domain, this, this.#log, this.#options.client);
           this.#upstream = upstream;
           this.#upstreamStats = upstream;
           upstream.open(action.attrs);

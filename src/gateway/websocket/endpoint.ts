@@ -2,13 +2,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayConfig } from '../../shared/gateway-config/schema.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import { WebSocketConnection } from './connection.ts';
 import { drainUntil } from '../server/drain.ts';
 import { clientLeg } from '../server/context.ts';
+import type { ClientLeg } from '../upstream/types.ts';
 
 export interface WebSocketEndpointOptions {
   config: GatewayConfig;
@@ -68,22 +69,27 @@ export class WebSocketEndpoint {
       release();
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const log = this.options.log.child({ conn: context.id, client: context.clientAddress, transport: 'websocket' });
-      const { metrics, config, router } = this.options;
-      metrics.connections.inc({ transport: 'websocket' });
-      const connection: WebSocketConnection = new WebSocketConnection(
-        ws,
-        { limits: config.limits, router, metrics, log, secure: context.secure, socket, client: clientLeg(req, context) },
-        () => {
-          if (!this.connections.delete(connection)) return;
-          metrics.connections.dec({ transport: 'websocket' });
-          release();
-        },
-      );
-      this.connections.add(connection);
-      log.info('websocket opened');
-    });
+    // Everything the connection keeps is taken from the request now: no closure below holds the request (its
+    // headers) or the upgrade's first bytes for the life of the connection.
+    const client = clientLeg(req, context);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, socket, context, client, release));
+  }
+
+  private open(ws: WebSocket, socket: Duplex, context: { id: string; clientAddress: string; secure: boolean }, client: ClientLeg, release: () => void): void {
+    const log = this.options.log.child({ conn: context.id, client: context.clientAddress, transport: 'websocket' });
+    const { metrics, config, router } = this.options;
+    metrics.connections.inc({ transport: 'websocket' });
+    const connection: WebSocketConnection = new WebSocketConnection(
+      ws,
+      { limits: config.limits, router, metrics, log, secure: context.secure, socket, client },
+      () => {
+        if (!this.connections.delete(connection)) return;
+        metrics.connections.dec({ transport: 'websocket' });
+        release();
+      },
+    );
+    this.connections.add(connection);
+    log.info('websocket opened');
   }
 
   newId(): string {
