@@ -213,7 +213,10 @@ export class C2sStream implements UpstreamStream {
       this.attach(socket);
       this.openTimer = setTimeout(() => {
         this.openTimer = undefined;
-        this.fail('remote-connection-failed', `upstream ${where} sent no stream features within ${connectTimeoutMs} ms`, 'XWG_GW_UPSTREAM_OPEN_TIMEOUT');
+        // Nothing at all came back (not even a stream header): a server that waits for a PROXY header before
+        // anything else (Prosody's mod_net_proxy) stays silent like this when none is sent.
+        const silent = this.bytesIn === 0 && this.options.proxyProtocol === 'none' ? ': not a byte, not even a stream header; does it wait for a PROXY header (proxyProtocol)?' : '';
+        this.fail('remote-connection-failed', `upstream ${where} sent no stream features within ${connectTimeoutMs} ms${silent}`, 'XWG_GW_UPSTREAM_OPEN_TIMEOUT');
       }, connectTimeoutMs);
       this.openTimer.unref();
       this.writeRaw(this.header());
