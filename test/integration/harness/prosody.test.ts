@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compat } from '../../../dev/compat/matrix.ts';
 import { createTestCa, type LeafCertificate, type TestCa } from '../../../dev/harness/pki.ts';
 import { isPortOpen } from '../../../dev/harness/ports.ts';
 import { processGroupAlive } from '../../../dev/harness/process.ts';
@@ -32,11 +31,30 @@ describe('Prosody harness', () => {
     for (const mod of ['smacks', 'websocket', 'bosh', 'c2s', 'tls']) expect(prosodyModuleAvailable(mod), mod).toBe(true);
   });
 
-  it('cannot read a PROXY protocol header: Debian 12 packages no mod_net_proxy', ({ task }) => {
-    for (const transport of ['websocket', 'bosh'] as const) {
-      compat(task, { server: 'prosody', transport, feature: 'proxy-v1', claim: 'unsupported' }, { server: 'prosody', transport, feature: 'proxy-v2', claim: 'unsupported' });
-    }
+  // Debian 12's prosody-modules has no mod_net_proxy; the harness takes it from Debian 13's package
+  // (dev/harness/prosody-net-proxy.ts), whose module runs on 0.12. The gateway's PROXY cells for Prosody are
+  // proved in test/integration/upstream/proxy-protocol.test.ts.
+  it('reads a PROXY header with mod_net_proxy (from Debian 13\'s prosody-modules) on a port of its own, beside plain c2s', async () => {
     expect(prosodyModuleAvailable('net_proxy')).toBe(false);
+    const server = await startProsody({ users: [{ user: 'alice', password: 'alice-pw' }], proxyProtocol: true, adminShell: true });
+    try {
+      const port = server.proxyC2sPort!;
+      expect(port).not.toBe(server.c2sPort);
+      const stream = await RawStream.connect(port);
+      try {
+        stream.send(`PROXY TCP4 192.0.2.7 127.0.0.1 40123 ${port}\r\n`);
+        stream.open('example.com');
+        await stream.until(/<\/stream:features>/);
+        const sessions = await server.c2sSessions();
+        expect(sessions).toContainEqual({ jid: '[192.0.2.7]:40123@example.com', ip: '192.0.2.7', serverPort: port });
+      } finally {
+        stream.close();
+      }
+      // The plain port still expects no header.
+      expect(await login(server.c2sPort, 'alice', 'example.com', 'alice-pw')).toContain('urn:ietf:params:xml:ns:xmpp-bind');
+    } finally {
+      await server.dispose();
+    }
   });
 
   describe('plain c2s with two VirtualHosts', () => {

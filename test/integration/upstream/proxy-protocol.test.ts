@@ -1,9 +1,11 @@
-// PROXY protocol towards the upstream, with real receivers: ejabberd 23.01 with use_proxy_protocol (it reports
-// the client address itself, `ejabberdctl connected_users_info`), and HAProxy with accept-proxy in front of
-// Prosody 0.12 (Debian's prosody-modules has no mod_net_proxy, so Prosody cannot read the header itself; HAProxy
-// parses it strictly and logs the address it carried). Clients connect from 127.0.0.2 and 127.0.0.3 so that
-// the addresses differ from the gateway's own. Then the chain HAProxy -> gateway (PROXY in) -> server (PROXY
-// out), and both misconfigured pairs: a clean stream error and a coded log line, never a hang.
+// PROXY protocol towards the upstream, with real receivers. HAProxy with accept-proxy in front of Prosody parses
+// the header strictly and logs every field (the destination, v2's authority), and Prosody's plain c2s port shows
+// what a server that expects no header does with one. Then the servers that read the header themselves, one
+// parametrised suite: Prosody 0.12 with mod_net_proxy (from Debian trixie's prosody-modules, see
+// dev/harness/prosody-net-proxy.ts) on a c2s port of its own, reporting the address in `c2s:show()`, and
+// ejabberd 23.01 with use_proxy_protocol (`ejabberdctl connected_users_info`). Clients connect from 127.0.0.2 and
+// 127.0.0.3 so that the addresses differ from the gateway's own. Then the chain HAProxy -> gateway (PROXY in) ->
+// server (PROXY out), and the misconfigured pairs: a clean stream error and a coded log line, never a hang.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { compat } from '../../../dev/compat/matrix.ts';
@@ -69,7 +71,7 @@ async function wsStreamError(url: string, localAddress: string): Promise<{ error
 
 const codes = (lines: Array<Record<string, unknown>>) => lines.map((l) => l.code).filter((c) => c !== undefined);
 
-describe('PROXY towards Prosody, read by HAProxy (accept-proxy) in front of it', () => {
+describe('PROXY read by HAProxy (accept-proxy) in front of Prosody, which logs every field', () => {
   let prosody: ProsodyServer;
   let receiver: HaproxyServer;
   const gateways: Record<string, TestGateway> = {};
