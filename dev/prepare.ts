@@ -4,9 +4,12 @@
 //     nginx-light and HAProxy (reverse-proxy tests), openssl (test PKI);
 //   - containerd, runc, the CNI plugins, iptables and conntrack (the local cluster's real node),
 //     buildah and mmdebstrap (the gateway image and its local base images);
-//   - ejabberd and prosody-modules (the second upstream server, the SASL2 modules; Debian 12's package has
-//     no mod_net_proxy, so HAProxy reads the gateway's PROXY header in front of Prosody),
-//     dnsmasq (a real DNS server for the SRV tests);
+//   - ejabberd and prosody-modules (the second upstream server, the SASL2 modules), dnsmasq (a real DNS
+//     server for the SRV tests);
+//   - mod_net_proxy (PROXY protocol for Prosody), which Debian 12's prosody-modules lacks: the one Lua file
+//     from Debian 13's prosody-modules .deb (deb.debian.org, SHA-256 pinned; the package itself needs
+//     prosody >= 13 and is never installed), cached in ~/.cache/xmpp-web-gateway/prosody-modules/
+//     (dev/harness/prosody-net-proxy.ts);
 //   - the Kubernetes binaries (dev/cluster/binaries.ts: control plane, kubelet, kube-proxy,
 //     kubectl, helm, kwok, built from the Go module proxy), unless XWG_SKIP_KUBE=1, with the machine's
 //     Go when new enough, else a Go toolchain module from the Go module proxy (dev/go-toolchain.ts).
@@ -21,6 +24,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ensureKubeBinaries } from './cluster/binaries.ts';
 import { ensureGo } from './go-toolchain.ts';
+import { ensureNetProxyModule } from './harness/prosody-net-proxy.ts';
 
 /** Debian package → why it is needed. */
 const PACKAGES: Record<string, string> = {
@@ -43,7 +47,7 @@ const PACKAGES: Record<string, string> = {
   buildah: 'builds the gateway image from the Dockerfile without a Docker engine',
   mmdebstrap: 'builds local stand-ins for the Dockerfile\'s base images (no registry reachable)',
   ejabberd: 'second upstream XMPP server for integration tests',
-  'prosody-modules': 'the SASL2 modules for Prosody (it has no mod_net_proxy)',
+  'prosody-modules': 'the SASL2 modules for Prosody (its mod_net_proxy comes from Debian 13, see ensureNetProxyModule)',
   dnsmasq: 'a real DNS server on loopback for the SRV record tests',
   unzip: 'unpacks the Go toolchain from the Go module proxy when the machine has none new enough (dev/go-toolchain.ts)',
 };
@@ -188,6 +192,12 @@ async function main(): Promise<void> {
   installPackages();
   stopSystemProsody();
   checkProsody();
+  try {
+    log(`mod_net_proxy in ${await ensureNetProxyModule(log)}`);
+  } catch (e) {
+    process.stderr.write(`[prepare] ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
   await prepareKube();
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -111,8 +111,9 @@ const NOTES = [
   'SASL2 + Bind2 and FAST: Prosody with the SASL2 modules of Debian 12\'s prosody-modules (2023-02 snapshot), which expect ' +
     'Prosody 0.13; the test harness loads a small compatibility module (dev/harness/prosody-modules/mod_xwg_sasl2_compat.lua) ' +
     'for the 0.13 functions they call. mod_sasl2_sm cannot run on 0.12: no stream management inside SASL2.',
-  'PROXY towards Prosody: Debian 12 packages no mod_net_proxy, so Prosody cannot read the header; the gateway side of it is ' +
-    'tested with HAProxy (accept-proxy) in front of Prosody, in test/integration/upstream/proxy-protocol.test.ts.',
+  "PROXY towards Prosody: mod_net_proxy, which Debian 12's prosody-modules lacks, taken from Debian 13's package (it runs " +
+    'on 0.12; dev/harness/prosody-net-proxy.ts) on a c2s port of its own; Prosody names the address in c2s:show(). ' +
+    'ejabberd: use_proxy_protocol, the address in connected_users_info.',
   'Resume and drain: the CI sample of the reliability runs (10 WebSocket and 3 BOSH clients), zero stanzas lost or doubled.',
 ];
 
