@@ -2,7 +2,7 @@
 // reconnect backoff, indexers and upsert.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Informer, type EventHandler } from '../../../src/operator/controller/informer.ts';
+import { Informer, internStrings, type EventHandler } from '../../../src/operator/controller/informer.ts';
 import { CONFIGMAPS, NODES } from '../../../src/operator/controller/resources.ts';
 import { FakeKube, gone, obj, silentLog, transportError } from './fake-kube.ts';
 
@@ -399,6 +399,16 @@ describe('Informer: indexers and upsert', () => {
     }
     // the caller's object stays as it was
     expect(written.metadata.managedFields).toHaveLength(1);
+  });
+
+  it('shares one copy of each short string among cached objects, and keeps long ones as they are', () => {
+    const parsed = () => JSON.parse(JSON.stringify({ metadata: { labels: { 'app.kubernetes.io/managed-by': 'xmpp-web-gateway-operator' } }, data: { big: 'x'.repeat(100) }, list: ['a', { b: 'c' }] })) as Record<string, any>;
+    const a = internStrings(parsed());
+    const b = internStrings(parsed());
+    expect(b).toEqual(parsed());
+    expect(a).toEqual(b);
+    // Frozen objects are left alone (nothing to share, nothing thrown).
+    expect(internStrings(Object.freeze(parsed()))).toEqual(parsed());
   });
 
   it('keys cluster-scoped objects by name', async () => {
