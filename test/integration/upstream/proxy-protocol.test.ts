@@ -208,11 +208,19 @@ interface ProxyReceiver {
  * once; Prosody's mod_net_proxy waits in silence for a header (it gives up only after 256 bytes, more than a stream
  * header), so the gateway's open timeout ends it, with a log line that says nothing came back.
  */
-const RECEIVERS: ReadonlyArray<{ server: ServerKind; title: string; noHeader: string; start: () => Promise<ProxyReceiver> }> = [
+const RECEIVERS: ReadonlyArray<{
+  server: ServerKind;
+  title: string;
+  noHeader: string;
+  /** A v1 header with source port 0 (the address came from X-Forwarded-For): mod_net_proxy refuses it (v2 it takes). */
+  portZeroV1: 'accepted' | 'refused';
+  start: () => Promise<ProxyReceiver>;
+}> = [
   {
     server: 'prosody',
     title: 'Prosody 0.12 (mod_net_proxy), which reports the address in c2s:show()',
     noHeader: 'XWG_GW_UPSTREAM_OPEN_TIMEOUT',
+    portZeroV1: 'refused',
     start: async () => {
       const prosody = await startProsody({ domains: [DOMAIN], users: [USER], proxyProtocol: { trustedProxies: ['127.0.0.1'] }, adminShell: true });
       const port = prosody.proxyC2sPort!;
@@ -234,6 +242,7 @@ const RECEIVERS: ReadonlyArray<{ server: ServerKind; title: string; noHeader: st
     server: 'ejabberd',
     title: 'ejabberd 23.01 (use_proxy_protocol), which reports the address in connected_users_info',
     noHeader: 'XWG_GW_UPSTREAM_CLOSED_BEFORE_STREAM',
+    portZeroV1: 'accepted',
     start: async () => {
       const ejabberd = await startEjabberd({ domains: [DOMAIN], users: [USER], proxyProtocol: true });
       const sessions = async () => (await ejabberd.connectedUsersInfo()).map((x) => ({ ...x, ip: x.ip.replace(/^::ffff:/, '') }));
@@ -250,7 +259,7 @@ const RECEIVERS: ReadonlyArray<{ server: ServerKind; title: string; noHeader: st
 ];
 
 // One suite per server (a loop rather than describe.each, whose $title would be quoted and cut short).
-for (const { server, title, noHeader, start } of RECEIVERS) describe(`PROXY towards ${title}`, () => {
+for (const { server, title, noHeader, portZeroV1, start } of RECEIVERS) describe(`PROXY towards ${title}`, () => {
   let receiver: ProxyReceiver;
   const gateways: Record<string, TestGateway> = {};
   const logs: Record<string, ReturnType<typeof capturingLog>> = {};
@@ -320,6 +329,38 @@ for (const { server, title, noHeader, start } of RECEIVERS) describe(`PROXY towa
     const s = new RawBoshSession(gateways.none!.url('/http-bind'), { localAddress: '127.0.0.3' });
     const res = await s.create({ to: DOMAIN, timeoutMs: ANSWER_MS });
     expect(res.body.attrs).toMatchObject({ type: 'terminate', condition: 'remote-connection-failed' });
+  });
+
+  it.for([
+    ['v1', portZeroV1],
+    ['v2', 'accepted'],
+  ] as const)('behind nginx, the X-Forwarded-For address with port 0 in a %s header: %s', async ([version, outcome]) => {
+    const log = capturingLog();
+    const gw = await startTestGateway(
+      {
+        domains: [DOMAIN],
+        listen: { trustedProxies: ['127.0.0.1'] },
+        upstream: { default: { host: '127.0.0.1', port: receiver.port, tls: 'none', proxyProtocol: version } },
+      },
+      { log: log.log },
+    );
+    const nginx = await startNginx({ locations: [{ path: '/xmpp-websocket', upstream: `http://127.0.0.1:${gw.ports.http}` }] });
+    try {
+      if (outcome === 'accepted') {
+        const ws = await wsLogin(nginx.wsUrl(), '127.0.0.2');
+        await sessionFrom('127.0.0.2');
+        ws.ws.close();
+        await noSessionFrom('127.0.0.2');
+      } else {
+        const { error, closed } = await wsStreamError(nginx.wsUrl(), '127.0.0.2');
+        expect(error).toContain('remote-connection-failed');
+        expect(closed).toBe(true);
+        expect(codes(log.lines)).toContain('XWG_GW_UPSTREAM_PROXY_REFUSED');
+      }
+    } finally {
+      await nginx.stop();
+      await gw.close();
+    }
   });
 
   it('chain: HAProxy (send-proxy) -> gateway (PROXY in) -> server (PROXY v2 out): the session carries the original client', async () => {
