@@ -365,11 +365,23 @@ function isWs(c: number): boolean {
  */
 export function fastBody(s: string, limits: BodyLimits): { attrs: BodyAttributes; payloads: string[] } | undefined {
   if (!s.startsWith('<body')) return undefined;
-  // The wrapper counts as a level, and may carry more attributes than a payload element: the payloads are
-  // checked against the real limits one by one below.
-  const outer = fastElement(s, 0, { maxStanzaBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1, maxAttributes: Math.max(limits.maxAttributes, 64) }, undefined, true);
-  if (typeof outer !== 'object' || outer.name !== 'body' || outer.uri !== HTTPBIND_NS) return undefined;
-  for (let k = outer.end; k < s.length; k++) if (!isWs(s.charCodeAt(k))) return undefined;
+  // The end of the start tag: the first '>' outside a quoted value. The start tag alone is then checked (as an
+  // empty element), and the payloads one by one below, so no character is scanned twice.
+  const n = s.length;
+  let p = 5;
+  for (let quote = 0; p < n; p++) {
+    const c = s.charCodeAt(p);
+    if (quote !== 0) {
+      if (c === quote) quote = 0;
+    } else if (c === 0x27 || c === 0x22) quote = c;
+    else if (c === 0x3e) break;
+  }
+  if (p >= n) return undefined;
+  const selfClosing = s.charCodeAt(p - 1) === 0x2f;
+  const head = selfClosing ? s.slice(0, p + 1) : `${s.slice(0, p)}/>`;
+  // The wrapper may carry more attributes than a payload element.
+  const outer = fastElement(head, 0, { maxStanzaBytes: limits.maxBytes, maxDepth: 1, maxAttributes: Math.max(limits.maxAttributes, 64) }, undefined, true);
+  if (typeof outer !== 'object' || outer.end !== head.length || outer.name !== 'body' || outer.uri !== HTTPBIND_NS) return undefined;
   const attrs: BodyAttributes = {};
   for (const [name, value] of Object.entries(outer.attributes!)) {
     const colon = name.indexOf(':');
@@ -387,31 +399,33 @@ export function fastBody(s: string, limits: BodyLimits): { attrs: BodyAttributes
     }
   }
   const payloads: string[] = [];
-  // A self-closing wrapper has no payloads.
-  if (s.charCodeAt(outer.end - 2) === 0x2f) return { attrs, payloads };
-  // The end of the start tag: the first '>' outside a quoted value (fastElement checked the quoting).
-  let p = 5;
-  for (let quote = 0; ; p++) {
-    const c = s.charCodeAt(p);
-    if (quote !== 0) {
-      if (c === quote) quote = 0;
-    } else if (c === 0x27 || c === 0x22) quote = c;
-    else if (c === 0x3e) break;
-  }
   p++;
-  const close = s.lastIndexOf('</', outer.end);
   const childLimits = { maxStanzaBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxAttributes: limits.maxAttributes };
-  for (;;) {
-    while (p < close && isWs(s.charCodeAt(p))) p++;
-    if (p >= close) return { attrs, payloads };
-    const child = fastElement(s, p, childLimits, FAST_INHERITED, false);
-    if (typeof child !== 'object' || child.prefix !== '') return undefined;
-    const own = child.ns[''];
-    if (own === undefined) payloads.push(`<${child.name} xmlns='${CLIENT_NS}'${s.slice(p + 1 + child.name.length, child.end)}`);
-    else if (own.trim() === HTTPBIND_NS) return undefined;
-    else payloads.push(s.slice(p, child.end));
-    p = child.end;
+  if (!selfClosing) {
+    for (;;) {
+      while (p < n && isWs(s.charCodeAt(p))) p++;
+      if (p >= n || s.charCodeAt(p) !== 0x3c) return undefined;
+      if (s.charCodeAt(p + 1) === 0x2f) {
+        // </body>, perhaps with whitespace before its '>'
+        if (!s.startsWith('</body', p)) return undefined;
+        p += 6;
+        while (p < n && isWs(s.charCodeAt(p))) p++;
+        if (s.charCodeAt(p) !== 0x3e) return undefined;
+        p++;
+        break;
+      }
+      const child = fastElement(s, p, childLimits, FAST_INHERITED, false);
+      if (typeof child !== 'object' || child.prefix !== '') return undefined;
+      const own = child.ns[''];
+      if (own === undefined) payloads.push(`<${child.name} xmlns='${CLIENT_NS}'${s.slice(p + 1 + child.name.length, child.end)}`);
+      else if (own.trim() === HTTPBIND_NS) return undefined;
+      else payloads.push(s.slice(p, child.end));
+      p = child.end;
+    }
   }
+  // Only whitespace after the root.
+  for (; p < n; p++) if (!isWs(s.charCodeAt(p))) return undefined;
+  return { attrs, payloads };
 }
 
 function toFailure(err: unknown): Failure {

@@ -35,6 +35,7 @@ describe('BOSH request fast path', () => {
       `<body content='text/xml; charset=utf-8' hold='1' rid='5' to='d' ver='1.6' wait='60' xml:lang='en' xmpp:version='1.0' ${NS} xmlns:xmpp='urn:xmpp:xbosh'/>`,
       `<body rid='2' ${NS}><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGE=</auth></body>`,
       `<body rid='2' ${NS}><message to="o'h" xmlns="jabber:client"><body>é 世界 😀 a > b</body></message></body>`,
+      `<body rid='2' a='x>y' ${NS} ><presence/></body >\n`,
     ];
     for (const s of cases) {
       expect(fastBody(s, LIMITS), s).toBeDefined();
@@ -53,6 +54,8 @@ describe('BOSH request fast path', () => {
     ['too many attributes', `<body ${NS}><a b='1' c='1' d='1' e='1' f='1' g='1' h='1'/></body>`],
     ['another root', `<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>`],
     ['junk after the root', `<body ${NS}/>x`],
+    ['another end tag', `<body ${NS}><presence/></bodyx>`],
+    ['an unclosed wrapper', `<body ${NS}><presence/>`],
     ['a comment', `<body ${NS}><!-- x --></body>`],
   ])('leaves %s to saxes', (_what, s) => {
     expect(fastBody(s, LIMITS)).toBeUndefined();
