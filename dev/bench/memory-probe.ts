@@ -8,6 +8,11 @@ let n = 0;
 process.on('SIGUSR2', () => {
   (globalThis as { gc?: () => void }).gc?.();
   const spaces: Record<string, number> = {};
-  for (const s of getHeapSpaceStatistics()) if (s.space_used_size > 0) spaces[s.space_name] = s.space_used_size;
-  writeSync(1, `MEMORY ${++n} ${JSON.stringify({ ...process.memoryUsage(), spaces })}\n`);
+  // Committed, not only used: after a full GC the young generation is empty but keeps the size it grew to.
+  const spacesCommitted: Record<string, number> = {};
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_used_size > 0) spaces[s.space_name] = s.space_used_size;
+    if (s.space_size > 0) spacesCommitted[s.space_name] = s.space_size;
+  }
+  writeSync(1, `MEMORY ${++n} ${JSON.stringify({ ...process.memoryUsage(), spaces, spacesCommitted })}\n`);
 });

@@ -119,6 +119,8 @@ export interface MemorySnapshot {
   arrayBuffers: number;
   /** V8 heap spaces, bytes used */
   spaces: Record<string, number>;
+  /** V8 heap spaces, bytes committed */
+  spacesCommitted?: Record<string, number>;
 }
 
 const probes = new WeakMap<BoundedProcess, number>();
