@@ -1,7 +1,7 @@
 // The benchmark suite: `npm run bench` (full, takes a while) or `npm run bench -- --quick` (a tiny size of
 // every scenario in well under a minute, checking only that everything works and produces numbers).
 //
-//   node bench/run.ts [--quick] [--only relay,latency,bosh,scale,profile,hostile,operator] [--rounds N]
+//   node bench/run.ts [--quick] [--only relay,latency,bosh,scale,memory,base-rss,profile,hostile,operator] [--rounds N]
 //                     [--scale 10000,100000] [--out results.json] [--markdown results.md] [--no-prosody]
 //   node bench/run.ts --only pod-start,pod-memory [--pod-rounds 5] [--pod-clients 1000]
 //
