@@ -16,6 +16,8 @@ export interface BaseRssResult {
   gateway: number;
   bareNode: number;
   samples: number;
+  /** what ran: the compiled CLI, or the sources under --quick */
+  command: string;
 }
 
 const DIST = path.join(REPO, '.cache/bench-dist');
@@ -26,7 +28,9 @@ function build(): void {
 }
 
 export async function measureBaseRss(options: { log: (line: string) => void; quick?: boolean }): Promise<BaseRssResult> {
-  build();
+  // --quick checks only that the part works: the sources as they are (type stripping included), no compile.
+  const entry = options.quick ? path.join(REPO, 'src/cli/main.ts') : path.join(DIST, 'cli/main.js');
+  if (!options.quick) build();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-bench-base-'));
   const file = path.join(dir, 'gateway.json');
   const port = await freePort();
@@ -40,7 +44,7 @@ export async function measureBaseRss(options: { log: (line: string) => void; qui
   await writeFile(file, JSON.stringify(config));
   const procs: BoundedProcess[] = [];
   try {
-    const gateway = spawnBounded({ command: process.execPath, args: [path.join(DIST, 'cli/main.js'), 'gateway', '--config', file], cwd: REPO, name: 'gateway-base', maxLifetimeMs: 120_000 });
+    const gateway = spawnBounded({ command: process.execPath, args: [entry, 'gateway', '--config', file], cwd: REPO, name: 'gateway-base', maxLifetimeMs: 120_000 });
     procs.push(gateway);
     const bare = spawnBounded({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 60_000)'], name: 'bare-node', maxLifetimeMs: 120_000 });
     procs.push(bare);
@@ -55,7 +59,7 @@ export async function measureBaseRss(options: { log: (line: string) => void; qui
       b.push(rssBytes(bare.pid));
       if (i + 1 < samples) await sleep(500);
     }
-    const result = { gateway: median(g), bareNode: median(b), samples };
+    const result = { gateway: median(g), bareNode: median(b), samples, command: `node ${path.relative(REPO, entry)} gateway` };
     options.log(`  base RSS: gateway ${(result.gateway / 2 ** 20).toFixed(1)} MiB, bare Node ${(result.bareNode / 2 ** 20).toFixed(1)} MiB`);
     return result;
   } finally {

@@ -45,7 +45,7 @@ export function memoryGoals(curves: { pipe?: MemoryCurve; gateway?: MemoryCurve 
   }
   if (base) {
     out.push({
-      what: 'gateway base RSS, no client (node dist/cli/main.js gateway)',
+      what: `gateway base RSS, no client (${base.command})`,
       goal: `≤ ${BASE_RSS_GOAL / MiB} MiB`,
       measured: `${(base.gateway / MiB).toFixed(1)} MiB`,
       reference: `bare Node ${(base.bareNode / MiB).toFixed(1)} MiB`,

@@ -50,6 +50,11 @@ describe('bench --quick', () => {
       expect(positive(s.acceptRate), s.kind).toBe(true);
     }
     expect(r.profile!.summary.top.length).toBeGreaterThan(5);
+    for (const curve of [r.memory!.pipe!, r.memory!.gateway!]) {
+      expect(curve.points.map((p) => p.clients), curve.kind).toEqual([100, 200]);
+      expect(positive(curve.points[1]!.rss - curve.idle.rss), curve.kind).toBe(true);
+    }
+    expect(positive(r.baseRss!.gateway) && positive(r.baseRss!.bareNode)).toBe(true);
     expect(positive(r.operator!.convergence[0]!.ms)).toBe(true);
     console.log(`[bench] --quick took ${(elapsed / 1000).toFixed(1)} s`);
   }, 120_000);
