@@ -27,7 +27,8 @@ import { runOperatorBench, type OperatorResults } from './operator/operator.ts';
 import { runPodBench, type PodResults } from './pods/pods.ts';
 import { measureBaseRss, type BaseRssResult } from './gateway/base-rss.ts';
 import { measureMemoryCurve, type MemoryCurve } from './gateway/memory.ts';
-import { asciiPlot, goalLinesText, memoryGoals, memoryTable } from './gateway/memory-report.ts';
+import { asciiPlot, memoryTable } from './gateway/memory-report.ts';
+import { goalLines, targets } from '../dev/bench/targets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -269,7 +270,7 @@ async function main(): Promise<number> {
   if (values.markdown) await writeFile(values.markdown, md);
   console.log(`\n${md}`);
   log(`results: ${out}${values.markdown ? `, ${values.markdown}` : ''}; load average ${results.loadBefore} before, ${results.loadAfter} after`);
-  for (const line of goalLinesText(memoryGoals(results.memory ?? {}, results.baseRss))) log(line);
+  for (const line of goalLines(targets(results))) log(line);
   for (const [k, v] of Object.entries(results.skipped)) log(`skipped ${k}: ${v}`);
   for (const [k, v] of Object.entries(results.errors)) log(`error in ${k}: ${v.split('\n')[0]}`);
   return Object.keys(results.errors).length > 0 ? 1 : 0;

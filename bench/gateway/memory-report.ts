@@ -1,68 +1,15 @@
-// The memory goals of issue 14 as text: per-client figures of the gateway against the raw pipe measured in the
-// same run (bench/gateway/memory.ts), the split of each into heap, external and array buffers, an ASCII plot of RSS
-// against the client count, and the base RSS against a bare Node (bench/gateway/base-rss.ts).
-import type { BaseRssResult } from './base-rss.ts';
+// The idle WebSocket memory curves of issue 14 as text: per-client figures of the gateway and the raw pipe
+// measured in the same run (bench/gateway/memory.ts), the split of each into heap, external and array buffers,
+// and an ASCII plot of RSS against the client count. Their goals are in dev/bench/targets.ts.
 import type { MemoryCurve, MemoryPoint } from './memory.ts';
+import { table } from '../../dev/bench/report.ts';
 
 const KiB = 1024;
 const MiB = 2 ** 20;
 
-export const IDLE_WS_RATIO_GOAL = 1.25;
-export const BASE_RSS_GOAL = 60 * MiB;
-
-export interface GoalLine {
-  what: string;
-  goal: string;
-  measured: string;
-  reference: string;
-  ratio: string;
-  met: boolean;
-}
-
 /** Growth per client from the idle sample to a point, bytes, for one field of the snapshot. */
 function perClient(curve: MemoryCurve, p: MemoryPoint, field: 'rss' | 'heapUsed' | 'external' | 'arrayBuffers'): number {
   return p.clients > 0 ? (p[field] - curve.idle[field]) / p.clients : Number.NaN;
-}
-
-const last = (c: MemoryCurve): MemoryPoint | undefined => c.points.at(-1);
-
-export function memoryGoals(curves: { pipe?: MemoryCurve; gateway?: MemoryCurve }, base: BaseRssResult | undefined): GoalLine[] {
-  const out: GoalLine[] = [];
-  const { pipe, gateway } = curves;
-  const p = pipe && last(pipe);
-  const g = gateway && last(gateway);
-  if (pipe && gateway && p && g) {
-    const ours = perClient(gateway, g, 'rss');
-    const ref = perClient(pipe, p, 'rss');
-    out.push({
-      what: `idle WebSocket client, RSS per connection at ${g.clients} clients (pipe: ${p.clients})`,
-      goal: `≤ ${IDLE_WS_RATIO_GOAL}× the raw pipe`,
-      measured: `${(ours / KiB).toFixed(1)} KiB`,
-      reference: `raw pipe ${(ref / KiB).toFixed(1)} KiB`,
-      ratio: `${(ours / ref).toFixed(2)}×`,
-      met: ours / ref <= IDLE_WS_RATIO_GOAL,
-    });
-  }
-  if (base) {
-    out.push({
-      what: `gateway base RSS, no client (${base.command})`,
-      goal: `≤ ${BASE_RSS_GOAL / MiB} MiB`,
-      measured: `${(base.gateway / MiB).toFixed(1)} MiB`,
-      reference: `bare Node ${(base.bareNode / MiB).toFixed(1)} MiB`,
-      ratio: `${(base.gateway / base.bareNode).toFixed(2)}×`,
-      met: base.gateway <= BASE_RSS_GOAL,
-    });
-  }
-  return out;
-}
-
-export function goalLinesText(lines: GoalLine[]): string[] {
-  return lines.map((l) => `GOAL ${l.what}: ${l.measured} vs ${l.reference} (${l.ratio}); goal ${l.goal}: ${l.met ? 'met' : 'NOT met'}`);
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 /** RSS against clients, and where each client's bytes are: the same columns for both servers. */

@@ -2,134 +2,17 @@
 import type { BenchResults } from '../../bench/run.ts';
 import type { RelayMeasurement } from '../../bench/gateway/relay.ts';
 import { fmt } from './stats.ts';
+import { goalRows, targets } from './targets.ts';
 
 const KiB = 1024;
 const MiB = 2 ** 20;
 
-function table(head: string[], rows: (string | number)[][]): string {
+export function table(head: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 const byPath = (list: RelayMeasurement[] | undefined, name: string) => list?.find((r) => r.path === name);
-
-interface Target {
-  what: string;
-  goal: string;
-  value: string;
-  met: boolean | undefined;
-}
-
-export function targets(r: BenchResults): Target[] {
-  const out: Target[] = [];
-  const relay = r.relay?.results;
-  const pipe = byPath(relay, 'raw-pipe');
-  const gws = byPath(relay, 'gateway/ws');
-  if (pipe && gws) out.push({ what: 'gateway relay vs raw pipe (WebSocket, stub upstream)', goal: '≥ 50%', value: `${((gws.rate / pipe.rate) * 100).toFixed(0)}%`, met: gws.rate / pipe.rate >= 0.5 });
-  const pp2 = byPath(relay, 'gateway+pp2/ws');
-  const cpuOf = (m: typeof gws) => m?.cpuPerMessageUs.gateway;
-  if (gws && pp2 && cpuOf(gws)! > 0) {
-    const ratio = cpuOf(pp2)! / cpuOf(gws)!;
-    out.push({
-      what: 'gateway CPU per relayed WebSocket message, upstream proxyProtocol v2 vs none',
-      goal: '≤ 1.05×',
-      value: `${cpuOf(pp2)!.toFixed(1)} vs ${cpuOf(gws)!.toFixed(1)} µs (${ratio.toFixed(3)}×)`,
-      met: ratio <= 1.05,
-    });
-  }
-  const gbosh = byPath(relay, 'gateway/bosh');
-  if (gws && gbosh && cpuOf(gws)! > 0) {
-    const ratio = cpuOf(gbosh)! / cpuOf(gws)!;
-    out.push({ what: 'gateway CPU per relayed message, BOSH vs WebSocket (stub upstream, same run)', goal: '≤ 2×', value: `${cpuOf(gbosh)!.toFixed(1)} vs ${cpuOf(gws)!.toFixed(1)} µs (${ratio.toFixed(2)}×)`, met: ratio <= 2 });
-  }
-  for (const [ours, theirs] of [
-    ['gw→prosody/ws', 'prosody/ws'],
-    ['gw→prosody/ws', 'prosody/bosh'],
-    ['gw→prosody/bosh', 'prosody/bosh'],
-  ] as const) {
-    const a = byPath(relay, ours);
-    const b = byPath(relay, theirs);
-    if (a && b) out.push({ what: `${ours} vs Prosody's own ${theirs.split('/')[1] === 'ws' ? 'mod_websocket' : 'mod_bosh'}`, goal: '≥ 1.3×', value: `${(a.rate / b.rate).toFixed(2)}×`, met: a.rate / b.rate >= 1.3 });
-  }
-  const lat = r.latency?.results;
-  const direct = byPath(lat, 'stub/tcp');
-  const gl = byPath(lat, 'gateway/ws');
-  if (direct && gl) {
-    const added = gl.latency.p99 - direct.latency.p99;
-    out.push({ what: 'added p99 latency, unloaded (gateway/ws − stub/tcp)', goal: '< 1 ms', value: `${added.toFixed(3)} ms`, met: added < 1 });
-  }
-  const scale = r.scale ?? [];
-  const single = (kind: string) => scale.filter((s) => s.kind === kind && s.processes === 1).sort((a, b) => b.connected - a.connected)[0];
-  const sp = single('raw-pipe');
-  const sg = single('gateway-ws');
-  if (sp && sg) {
-    out.push({ what: `memory per idle WebSocket client vs raw pipe (${fmt(sg.connected)} clients, RSS growth / clients)`, goal: '≤ 1.25×', value: `${(sg.perClientBytes / KiB).toFixed(1)} vs ${(sp.perClientBytes / KiB).toFixed(1)} KiB (${(sg.perClientBytes / sp.perClientBytes).toFixed(2)}×)`, met: sg.perClientBytes <= 1.25 * sp.perClientBytes });
-    if (sg.marginalPerClientBytes !== undefined && sp.marginalPerClientBytes !== undefined) {
-      out.push({ what: 'marginal memory per idle WebSocket client vs raw pipe (half → full load)', goal: '≤ 1.25×', value: `${(sg.marginalPerClientBytes / KiB).toFixed(1)} vs ${(sp.marginalPerClientBytes / KiB).toFixed(1)} KiB (${(sg.marginalPerClientBytes / sp.marginalPerClientBytes).toFixed(2)}×)`, met: sg.marginalPerClientBytes <= 1.25 * sp.marginalPerClientBytes });
-    }
-  }
-  const sb = single('gateway-bosh');
-  if (sb) {
-    const ref = sg ? `; idle WebSocket client in the same run ${(sg.perClientBytes / KiB).toFixed(1)} KiB (${(sb.perClientBytes / sg.perClientBytes).toFixed(2)}×)` : '';
-    out.push({ what: `memory per idle BOSH session (${fmt(sb.connected)} sessions, RSS growth / sessions; marginal in brackets)`, goal: '≤ 24 KiB', value: `${(sb.perClientBytes / KiB).toFixed(1)} KiB (${sb.marginalPerClientBytes !== undefined ? (sb.marginalPerClientBytes / KiB).toFixed(1) : '?'} KiB), ${(sb.perClientBytes / (24 * KiB)).toFixed(2)}× the goal${ref}`, met: sb.perClientBytes <= 24 * KiB });
-  }
-  const h = r.hostile;
-  if (h) {
-    const ratio = h.rssAfter / h.rssStart;
-    out.push({ what: `gateway RSS after hostile input (${h.rounds} rounds of ${h.attacks} attacks, then ${h.settleMs / 1000} s idle) vs before`, goal: '≤ 1.2×', value: `${(h.rssAfter / MiB).toFixed(1)} vs ${(h.rssStart / MiB).toFixed(1)} MiB (${ratio.toFixed(2)}×; peak ${(h.rssPeak / MiB).toFixed(1)} MiB; V8 new space ${h.spacesStart.new} → ${h.spacesAfter.new} MiB, old ${h.spacesStart.old} → ${h.spacesAfter.old} MiB)`, met: ratio <= 1.2 });
-  }
-  const big = scale.filter((s) => s.kind === 'gateway-ws' && s.requested >= 100_000)[0];
-  if (big) {
-    out.push({
-      what: `100,000 WebSocket clients${big.processes > 1 ? ` (over ${big.processes} processes: summed RSS)` : ''}`,
-      goal: '< 2 GiB',
-      value: `${(big.rssLoaded / 2 ** 30).toFixed(2)} GiB for ${fmt(big.connected)} clients`,
-      met: big.connected >= 100_000 ? big.rssLoaded < 2 ** 31 : undefined,
-    });
-  }
-  if (sg) {
-    out.push({ what: '100,000 WebSocket clients, one process (estimate: idle RSS + 100,000 × per-client)', goal: '< 2 GiB', value: `${((sg.rssIdle + 100_000 * sg.perClientBytes) / 2 ** 30).toFixed(2)} GiB`, met: sg.rssIdle + 100_000 * sg.perClientBytes < 2 ** 31 });
-  }
-  const op = r.operator;
-  const c = (n: number) => op?.convergence.find((x) => x.resources === n);
-  const conv = (x: { ms: number; converged: number; resources: number }) => (x.converged === x.resources ? `${(x.ms / 1000).toFixed(2)} s` : `only ${x.converged}/${x.resources} after ${(x.ms / 1000).toFixed(0)} s`);
-  const one = c(1);
-  if (one) {
-    const spread = one.samplesMs && one.samplesMs.length > 1 ? ` median of ${one.samplesMs.length} (${one.samplesMs.map((x) => (x / 1000).toFixed(2)).join(', ')} s)` : '';
-    out.push({ what: 'operator: 3-node convergence', goal: '< 2 s', value: `${conv(one)}${spread}`, met: one.converged === 1 && one.ms < 2000 });
-  }
-  for (const big of op?.convergence.filter((x) => x.resources >= 500) ?? []) {
-    const l = big.load;
-    const who = l ? `; CPU during the fill (cores): operator ${l.cpu.operator.toFixed(2)}, kube-apiserver ${l.cpu.apiserver.toFixed(2)}, etcd ${l.cpu.etcd.toFixed(2)}; ${l.requestsPerSecond.toFixed(0)} API requests/s` : '';
-    out.push({ what: `operator: ${fmt(big.resources)} resources applied at once (${fmt(big.objects)} child objects)`, goal: '≤ 60 s', value: `${conv(big)} (${(big.ms / 60_000).toFixed(2)}× the 60 s goal${who})`, met: big.converged === big.resources && big.ms <= 60_000 });
-  }
-  if (op?.steady) out.push({ what: `operator: steady-state writes (${op.steady.resources} resources, ${op.steady.seconds} s)`, goal: '0', value: String(op.steady.totalWrites), met: op.steady.totalWrites === 0 });
-  if (op?.memory) {
-    const m = op.memory;
-    const per = m.perResourceBytes === undefined ? '' : `, ${(m.perResourceBytes / 1024).toFixed(1)} KiB per resource`;
-    out.push({ what: `operator RSS with ${fmt(m.resources)} resources`, goal: '≤ 150 MiB', value: `${(m.rssBytes / MiB).toFixed(0)} MiB (${(m.rssBytes / (150 * MiB)).toFixed(2)}× the goal); ${(m.idleRssBytes / MiB).toFixed(0)} MiB with none in the same run (${(m.rssBytes / m.idleRssBytes).toFixed(2)}×)${per}`, met: m.rssBytes <= 150 * MiB });
-  }
-  const ps = r.pods?.start;
-  if (ps) {
-    out.push({
-      what: `gateway pods: apply of a 3-node XmppWebGateway → three Ready pods (median of ${ps.rounds.length}; reference: the gateway as a local process, spawn → /readyz)`,
-      goal: '< 12 s',
-      value: `${(ps.medianAllReadyMs / 1000).toFixed(2)} s vs ${(ps.medianProcessReadyMs / 1000).toFixed(2)} s (${(ps.medianAllReadyMs / ps.medianProcessReadyMs).toFixed(1)}×); per pod, creation → Ready ${(ps.medianCreatedToReadyMs / 1000).toFixed(2)} s`,
-      met: ps.medianAllReadyMs < 12_000,
-    });
-  }
-  const pm = r.pods?.memory;
-  if (pm) {
-    const ref = pm.reference;
-    out.push({
-      what: `gateway container memory with ${fmt(pm.connected)} idle WebSocket clients (cgroup working set; reference: the same clients on a local gateway process, RSS growth)`,
-      goal: '≤ 128 MiB',
-      value: `${(pm.loaded.workingSet / MiB).toFixed(1)} MiB (idle ${(pm.idle.workingSet / MiB).toFixed(1)}); ${(pm.perClientBytes / KiB).toFixed(1)} KiB per client${ref ? ` vs ${(ref.perClientBytes / KiB).toFixed(1)} KiB (${(pm.perClientBytes / ref.perClientBytes).toFixed(2)}×)` : ''}`,
-      met: pm.connected === pm.clients ? pm.loaded.workingSet <= 128 * MiB : undefined,
-    });
-  }
-  return out;
-}
 
 function relayTable(list: RelayMeasurement[], reference: string | undefined): string {
   const ref = reference ? byPath(list, reference) : undefined;
@@ -156,7 +39,7 @@ export function markdownReport(r: BenchResults): string {
   const t = targets(r);
   if (t.length) {
     parts.push('### Targets');
-    parts.push(table(['target', 'goal', 'this run', 'met'], t.map((x) => [x.what, x.goal, x.value, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**'])));
+    parts.push(table(['target', 'goal', 'this run', 'reference, same run', 'ratio', 'met'], goalRows(t)));
   }
   if (r.relay) {
     const l = r.relay.load;
