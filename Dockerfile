@@ -35,7 +35,12 @@ LABEL org.opencontainers.image.title="xmpp-web-gateway" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}"
+# NODE_OPTIONS: V8's young generation capped at 2 × 4 MiB. Left to itself V8 grows it to 2 × 64 MiB on a large
+# machine under a burst (thousands of connections opening, multi-megabyte hostile messages) and never gives it
+# back; capped, the relay's throughput is unchanged and RSS after a hostile burst is ~1.4× instead of ~1.8× the
+# start (bench/RESULTS.md, issue 14). A pod that sets NODE_OPTIONS itself replaces this value.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin \
     TMPDIR=/tmp
 WORKDIR /app

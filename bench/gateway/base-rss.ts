@@ -1,7 +1,5 @@
-// Base RSS: the gateway as it ships (`node dist/cli/main.js gateway`, compiled the way the image compiles it) with
-// no client, against a bare Node process started the same way, sampled side by side. The compiled tree goes to
-// .cache/bench-dist (ignored by git) so that a bench never touches the dist/ a developer may be using.
-import { execFileSync } from 'node:child_process';
+// Base RSS: the gateway as it ships (`node dist/cli/main.js gateway`, compiled and started the way the image does
+// it: dev/bench/image-runtime.ts) with no client, against a bare Node process, sampled side by side.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +8,7 @@ import { freePort } from '../../dev/harness/ports.ts';
 import { rssBytes } from '../../dev/bench/proc.ts';
 import { REPO } from '../../dev/bench/servers.ts';
 import { median, sleep } from '../../dev/bench/stats.ts';
+import { compiledCli, imageNodeOptions } from '../../dev/bench/image-runtime.ts';
 
 export interface BaseRssResult {
   /** bytes, median of the samples */
@@ -20,17 +19,9 @@ export interface BaseRssResult {
   command: string;
 }
 
-const DIST = path.join(REPO, '.cache/bench-dist');
-
-function build(): void {
-  const tsc = path.join(REPO, 'node_modules/typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', DIST, '--declaration', 'false', '--sourceMap', 'false'], { cwd: REPO, stdio: 'inherit', timeout: 120_000 });
-}
-
 export async function measureBaseRss(options: { log: (line: string) => void; quick?: boolean }): Promise<BaseRssResult> {
   // --quick checks only that the part works: the sources as they are (type stripping included), no compile.
-  const entry = options.quick ? path.join(REPO, 'src/cli/main.ts') : path.join(DIST, 'cli/main.js');
-  if (!options.quick) build();
+  const entry = options.quick ? path.join(REPO, 'src/cli/main.ts') : compiledCli();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xwg-bench-base-'));
   const file = path.join(dir, 'gateway.json');
   const port = await freePort();
@@ -42,9 +33,11 @@ export async function measureBaseRss(options: { log: (line: string) => void; qui
     log: { level: 'warn' },
   };
   await writeFile(file, JSON.stringify(config));
+  // As the image runs it: with its NODE_OPTIONS.
+  const nodeOptions = imageNodeOptions();
   const procs: BoundedProcess[] = [];
   try {
-    const gateway = spawnBounded({ command: process.execPath, args: [entry, 'gateway', '--config', file], cwd: REPO, name: 'gateway-base', maxLifetimeMs: 120_000 });
+    const gateway = spawnBounded({ command: process.execPath, args: [...nodeOptions, entry, 'gateway', '--config', file], cwd: REPO, name: 'gateway-base', maxLifetimeMs: 120_000 });
     procs.push(gateway);
     const bare = spawnBounded({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 60_000)'], name: 'bare-node', maxLifetimeMs: 120_000 });
     procs.push(bare);
@@ -59,7 +52,7 @@ export async function measureBaseRss(options: { log: (line: string) => void; qui
       b.push(rssBytes(bare.pid));
       if (i + 1 < samples) await sleep(500);
     }
-    const result = { gateway: median(g), bareNode: median(b), samples, command: `node ${path.relative(REPO, entry)} gateway` };
+    const result = { gateway: median(g), bareNode: median(b), samples, command: `node ${[...nodeOptions, path.relative(REPO, entry)].join(' ')} gateway` };
     options.log(`  base RSS: gateway ${(result.gateway / 2 ** 20).toFixed(1)} MiB, bare Node ${(result.bareNode / 2 ** 20).toFixed(1)} MiB`);
     return result;
   } finally {

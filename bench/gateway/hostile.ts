@@ -30,7 +30,7 @@ async function mapLimit<T>(items: readonly T[], limit: number, f: (item: T) => P
   }));
 }
 
-export async function measureHostile(options: { rounds: number; settleMs: number; maxMs: number; log: (line: string) => void; nodeArgs?: string[] }): Promise<HostileResult> {
+export async function measureHostile(options: { rounds: number; settleMs: number; maxMs: number; log: (line: string) => void; nodeArgs?: string[]; imageNodeOptions?: boolean; env?: Record<string, string> }): Promise<HostileResult> {
   const stub = await spawnStub({ maxMs: options.maxMs, name: 'stub-hostile' });
   // The suite's node runs with these limits (a 256 KiB stanza and BOSH body).
   const gateway = await spawnGateway({
@@ -38,6 +38,8 @@ export async function measureHostile(options: { rounds: number; settleMs: number
     maxMs: options.maxMs,
     name: 'gateway-hostile',
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+    ...(options.imageNodeOptions !== undefined ? { imageNodeOptions: options.imageNodeOptions } : {}),
+    ...(options.env ? { env: options.env } : {}),
   });
   const heap = async () => metricValue(await gateway.metrics(), 'xwg_process_nodejs_heap_size_used_bytes');
   const spaces = async () => {

@@ -22,6 +22,7 @@ import { startControlPlane, type ControlPlane } from '../../dev/cluster/control-
 import { metricValue, REPO } from '../../dev/bench/servers.ts';
 import { cpuSeconds, rssBytes } from '../../dev/bench/proc.ts';
 import { sleep } from '../../dev/bench/stats.ts';
+import { compiledCli, imageNodeOptions } from '../../dev/bench/image-runtime.ts';
 
 export interface ConvergenceResult {
   resources: number;
@@ -57,6 +58,8 @@ export interface OperatorResults {
   skipped?: string;
   kubernetes?: string;
   controlPlaneStartMs?: number;
+  /** how the operator ran: `<node flags> <entry>` */
+  entry?: string;
   convergence: ConvergenceResult[];
   steady?: {
     resources: number;
@@ -90,10 +93,18 @@ export interface OperatorResults {
 }
 
 type Obj = Record<string, any>;
-/** What the operator runs from: the sources (Node strips the types) unless XWG_BENCH_OPERATOR_ENTRY names e.g. dist/cli/main.js. */
-const OPERATOR_ENTRY = process.env.XWG_BENCH_OPERATOR_ENTRY ?? 'src/cli/main.ts';
-/** Node options for the operator process (e.g. V8 heap sizes), space-separated; default none. */
-const OPERATOR_NODE_FLAGS = (process.env.XWG_BENCH_OPERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/**
+ * How the operator runs: as the image runs it (compiled, with the image's NODE_OPTIONS: dev/bench/image-runtime.ts),
+ * or from the sources under --quick (no compile). XWG_BENCH_OPERATOR_ENTRY (a path from the repository, e.g.
+ * src/cli/main.ts) and XWG_BENCH_OPERATOR_NODE_FLAGS (space-separated) override either, for experiments.
+ */
+function operatorCommand(quick: boolean): { flags: string[]; entry: string } {
+  const override = process.env.XWG_BENCH_OPERATOR_NODE_FLAGS;
+  const flags = override !== undefined ? override.split(' ').filter(Boolean) : quick ? [] : imageNodeOptions();
+  const named = process.env.XWG_BENCH_OPERATOR_ENTRY;
+  const entry = named ? path.join(REPO, named) : quick ? path.join(REPO, 'src/cli/main.ts') : compiledCli();
+  return { flags, entry };
+}
 const GATEWAYS = '/apis/xwg.io/v1alpha1';
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 
@@ -380,13 +391,15 @@ async function startCluster(o: { quick: boolean; apiserverArgs: string[]; log: (
       await sleep(100);
     }
     const metricsPort = await freePort();
+    const command = operatorCommand(o.quick);
+    o.results.entry = [...command.flags, path.relative(REPO, command.entry)].join(' ');
     const kubeconfig = path.join(cp.dir, 'bench-operator.kubeconfig');
     await writeFile(kubeconfig, cp.kubeconfig);
     operator = spawnBounded({
       command: process.execPath,
       args: [
-        ...OPERATOR_NODE_FLAGS,
-        path.join(REPO, OPERATOR_ENTRY),
+        ...command.flags,
+        command.entry,
         'operator',
         '--kubeconfig', kubeconfig,
         '--leader-elect=false',
@@ -473,7 +486,7 @@ export async function runOperatorBench(o: { quick: boolean; log: (l: string) => 
           rssBytes: rss,
           idleRssBytes: cluster.idleRss,
           perResourceBytes: (rss - cluster.idleRss) / n,
-          entry: [...OPERATOR_NODE_FLAGS, OPERATOR_ENTRY].join(' '),
+          ...(results.entry ? { entry: results.entry } : {}),
           ...(heap !== undefined ? { heapUsedBytes: heap } : {}),
           ...(cluster.idleHeap !== undefined ? { idleHeapUsedBytes: cluster.idleHeap } : {}),
           ...(metricValue(m, 'nodejs_heap_size_total_bytes') !== undefined ? { heapTotalBytes: metricValue(m, 'nodejs_heap_size_total_bytes')! } : {}),

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../harness/ports.ts';
 import { spawnBounded, type BoundedProcess } from '../harness/process.ts';
 import { startProsody, type ProsodyServer } from '../harness/prosody.ts';
+import { imageNodeOptions } from './image-runtime.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const STUB = fileURLToPath(new URL('./xmpp-stub.ts', import.meta.url));
@@ -71,8 +72,12 @@ export function benchGatewayConfig(upstream: Record<string, unknown>, extra: Rec
 export async function spawnGateway(options: {
   config: Record<string, unknown>;
   maxMs: number;
-  /** Node options before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
+  /** Node options before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=…'], after the image's own. */
   nodeArgs?: string[];
+  /** Run with the Node options the image sets (dev/bench/image-runtime.ts); default true. */
+  imageNodeOptions?: boolean;
+  /** Environment over the bench's own. */
+  env?: Record<string, string>;
   name?: string;
 }): Promise<GatewayProcess> {
   const port = await freePort();
@@ -88,8 +93,9 @@ export async function spawnGateway(options: {
   await writeFile(file, JSON.stringify(config, null, 2));
   const proc = spawnBounded({
     command: process.execPath,
-    args: [...(options.nodeArgs ?? []), path.join(REPO, 'src/cli/main.ts'), 'gateway', '--config', file],
+    args: [...(options.imageNodeOptions === false ? [] : imageNodeOptions()), ...(options.nodeArgs ?? []), path.join(REPO, 'src/cli/main.ts'), 'gateway', '--config', file],
     cwd: REPO,
+    ...(options.env ? { env: options.env } : {}),
     name: options.name ?? 'gateway',
     maxLifetimeMs: options.maxMs,
     stopGraceMs: 10_000,

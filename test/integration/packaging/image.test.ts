@@ -51,6 +51,8 @@ describe('the gateway image', () => {
   it('runs the CLI as uid 65532', () => {
     expect(config.config.User).toBe('65532:65532');
     expect(config.config.Entrypoint).toEqual(['node', '/app/dist/cli/main.js']);
+    // V8's young generation capped for the gateway and the operator alike (Dockerfile).
+    expect(config.config.Env).toContain('NODE_OPTIONS=--max-semi-space-size=4');
     expect(files).toContain('app/dist/cli/main.js');
     expect(files).toContain('app/package.json');
   });

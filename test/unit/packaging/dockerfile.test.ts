@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../../scripts/gen-manifests.ts';
+import { imageNodeOptions } from '../../../dev/bench/image-runtime.ts';
 
 interface Instruction {
   op: string;
@@ -104,6 +105,11 @@ describe('Dockerfile', () => {
     expect(jsonArray(runtime.instructions.find((i) => i.op === 'CMD')!.args)).toEqual(['operator']);
     // `node` resolves on PATH in the distroless image.
     expect(runtime.instructions.find((i) => i.op === 'ENV')!.args).toMatch(/PATH=\/nodejs\/bin:/);
+  });
+
+  it("caps V8's young generation in the runtime (NODE_OPTIONS), which the benches read from here", () => {
+    expect(runtime.instructions.find((i) => i.op === 'ENV')!.args).toMatch(/(^|\s)NODE_OPTIONS=--max-semi-space-size=4(\s|$)/);
+    expect(imageNodeOptions(dockerfile)).toEqual(['--max-semi-space-size=4']);
   });
 
   it('runs as uid 65532, as the operator\'s and the gateway\'s pods require', () => {
