@@ -73,7 +73,7 @@ export interface BenchResults {
   operator?: OperatorResults;
   pods?: PodResults;
   /** issue 14: idle WebSocket memory against the raw pipe, and the gateway's base RSS */
-  memory?: { pipe?: MemoryCurve; gateway?: MemoryCurve };
+  memory?: { pipe?: MemoryCurve; pipeImageV8?: MemoryCurve; gateway?: MemoryCurve };
   baseRss?: BaseRssResult;
   skipped: Record<string, string>;
   errors: Record<string, string>;
@@ -189,9 +189,9 @@ async function main(): Promise<number> {
   }
 
   if (only.has('memory')) {
-    log(`idle WebSocket memory: raw pipe, then gateway, each one process, after a full GC at ${sizes.memory.join(', ')} clients`);
+    log(`idle WebSocket memory: raw pipe, raw pipe with the image's V8 options, then gateway, each one process, after a full GC at ${sizes.memory.join(', ')} clients`);
     results.memory = {};
-    for (const [key, kind] of [['pipe', 'raw-pipe'], ['gateway', 'gateway-ws']] as const) {
+    for (const [key, kind] of [['pipe', 'raw-pipe'], ['pipeImageV8', 'raw-pipe-image-v8'], ['gateway', 'gateway-ws']] as const) {
       try {
         results.memory[key] = await measureMemoryCurve(kind, sizes.memory, { maxMs: Math.min(maxMs, 20 * 60_000), log, quick });
       } catch (e) {
@@ -263,7 +263,7 @@ async function main(): Promise<number> {
   results.loadAfter = loadAverage();
   const out = values.out ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'xwg-bench-')), 'results.json');
   await writeFile(out, JSON.stringify(results, null, 2));
-  const curves = [results.memory?.pipe, results.memory?.gateway].filter((c) => c !== undefined);
+  const curves = [results.memory?.pipe, results.memory?.pipeImageV8, results.memory?.gateway].filter((c) => c !== undefined);
   const md =
     markdownReport(results) +
     (curves.length ? `\n\n### Idle WebSocket memory (issue 14)\n\n${memoryTable(curves)}\n\n\`\`\`\n${asciiPlot(curves)}\n\`\`\`\n` : '');

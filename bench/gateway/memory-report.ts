@@ -26,7 +26,7 @@ export function memoryTable(curves: MemoryCurve[]): string {
 
 /** A text plot of RSS (MiB) against clients; one letter per server, `*` where they meet. */
 export function asciiPlot(curves: MemoryCurve[], size = { width: 60, height: 16 }): string {
-  const series = curves.map((c) => ({ mark: c.kind === 'raw-pipe' ? 'p' : 'g', pts: [c.idle, ...c.points].map((p) => [p.clients, p.rss / MiB] as const) }));
+  const series = curves.map((c) => ({ mark: c.kind === 'raw-pipe' ? 'p' : c.kind === 'raw-pipe-image-v8' ? 'q' : 'g', pts: [c.idle, ...c.points].map((p) => [p.clients, p.rss / MiB] as const) }));
   const all = series.flatMap((s) => s.pts);
   if (all.length === 0) return '';
   const maxX = Math.max(...all.map(([x]) => x)) || 1;
@@ -54,6 +54,6 @@ export function asciiPlot(curves: MemoryCurve[], size = { width: 60, height: 16 
   });
   lines.push(`      +${'-'.repeat(size.width + 1)}`);
   lines.push(`       0${' '.repeat(size.width - String(maxX).length)}${maxX}`);
-  lines.push(`       RSS (MiB) against idle clients; g = gateway, p = raw pipe`);
+  lines.push(`       RSS (MiB) against idle clients; g = gateway, p = raw pipe, q = raw pipe with the image's V8 options`);
   return lines.join('\n');
 }

@@ -4,9 +4,11 @@
 import type { LightMode } from '../../dev/bench/light-clients.ts';
 import { benchGatewayConfig, memorySnapshot, MEMORY_PROBE_ARGS, spawnGateway, spawnRawPipe, spawnStub, type MemorySnapshot, type Running } from '../../dev/bench/servers.ts';
 import { sleep } from '../../dev/bench/stats.ts';
+import { imageNodeOptions } from '../../dev/bench/image-runtime.ts';
 import { startWorker, type WorkerHandle } from '../../dev/bench/workers.ts';
 
-export type MemoryKind = 'gateway-ws' | 'raw-pipe';
+/** raw-pipe-image-v8: the raw pipe with the V8 options the image gives the gateway (the code's share of the gap alone). */
+export type MemoryKind = 'gateway-ws' | 'raw-pipe' | 'raw-pipe-image-v8';
 
 export interface MemoryPoint extends MemorySnapshot {
   clients: number;
@@ -18,6 +20,8 @@ export interface MemoryCurve {
   idle: MemoryPoint;
   points: MemoryPoint[];
   failed: number;
+  /** Node options the server ran with beyond the memory probe's (the image's, for the gateway) */
+  nodeOptions: string[];
 }
 
 const LOCAL_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
@@ -32,12 +36,16 @@ export async function measureMemoryCurve(kind: MemoryKind, counts: readonly numb
     let server: Running & { port: number };
     let path: string;
     let mode: LightMode;
+    let nodeOptions: string[];
     if (kind === 'gateway-ws') {
+      // spawnGateway gives it the image's options.
+      nodeOptions = imageNodeOptions();
       server = await spawnGateway({ config: benchGatewayConfig({ host: '127.0.0.1', port, tls: 'none' }), maxMs: options.maxMs, nodeArgs: MEMORY_PROBE_ARGS, name: 'gateway-memory' });
       path = '/xmpp-websocket';
       mode = 'ws';
     } else {
-      server = await spawnRawPipe({ upstreamPorts: [port], maxMs: options.maxMs, nodeArgs: MEMORY_PROBE_ARGS });
+      nodeOptions = kind === 'raw-pipe-image-v8' ? imageNodeOptions() : [];
+      server = await spawnRawPipe({ upstreamPorts: [port], maxMs: options.maxMs, nodeArgs: [...nodeOptions, ...MEMORY_PROBE_ARGS] });
       path = '/';
       mode = 'ws-stream';
     }
@@ -67,7 +75,7 @@ export async function measureMemoryCurve(kind: MemoryKind, counts: readonly numb
         `  ${kind}: ${clients} clients: RSS ${(point.rss / MiB).toFixed(1)} MiB, heap used ${(point.heapUsed / MiB).toFixed(1)}, external ${(point.external / MiB).toFixed(1)} (array buffers ${(point.arrayBuffers / MiB).toFixed(1)})`,
       );
     }
-    return { kind, idle, points, failed };
+    return { kind, idle, points, failed, nodeOptions };
   } finally {
     await worker?.close().catch(() => {});
     await Promise.allSettled(started.map((s) => s.stop()));

@@ -50,7 +50,7 @@ describe('bench --quick', () => {
       expect(positive(s.acceptRate), s.kind).toBe(true);
     }
     expect(r.profile!.summary.top.length).toBeGreaterThan(5);
-    for (const curve of [r.memory!.pipe!, r.memory!.gateway!]) {
+    for (const curve of [r.memory!.pipe!, r.memory!.pipeImageV8!, r.memory!.gateway!]) {
       expect(curve.points.map((p) => p.clients), curve.kind).toEqual([100, 200]);
       expect(positive(curve.points[1]!.rss - curve.idle.rss), curve.kind).toBe(true);
     }
