@@ -79,11 +79,8 @@ export class BoshEndpoint {
     this.pausedToClient = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-client' });
     this.pausedToServer = metrics.backpressure.labels({ transport: 'bosh', direction: 'to-server' });
     const now = () => performance.now();
-    // Resolved once: a counter's labels are hashed on every inc() otherwise, and these count every stanza.
-    const stanzasIn = metrics.stanzas.labels({ transport: 'bosh', direction: 'in' });
-    const stanzasOut = metrics.stanzas.labels({ transport: 'bosh', direction: 'out' });
-    const bytesIn = metrics.bytes.labels({ transport: 'bosh', direction: 'in' });
-    const bytesOut = metrics.bytes.labels({ transport: 'bosh', direction: 'out' });
+    const relayedIn = metrics.relayTally('bosh', 'in');
+    const relayedOut = metrics.relayTally('bosh', 'out');
     const responses = new Map<string, { inc(): void }>();
     this.manager = new BoshManager<Reply>(
       {
@@ -123,8 +120,7 @@ export class BoshEndpoint {
             {
               opened: (info) => this.manager.upstreamOpened(sid, info, now()),
               element: (xml, kind) => {
-                stanzasOut.inc();
-                bytesOut.inc(xml.length);
+                relayedOut.add(xml.length);
                 this.manager.upstreamElement(sid, xml, kind, now(), false);
                 if (!flushQueued) {
                   flushQueued = true;
@@ -155,8 +151,7 @@ export class BoshEndpoint {
           const upstream = this.upstreams.get(sid);
           if (!upstream) return;
           for (const xml of payloads) {
-            stanzasIn.inc();
-            bytesIn.inc(xml.length);
+            relayedIn.add(xml.length);
             upstream.send(xml);
           }
           if (upstream.writableLength > this.highWater && !this.congested.has(sid)) {

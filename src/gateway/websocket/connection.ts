@@ -3,7 +3,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import type { GatewayMetrics } from '../metrics.ts';
+import type { GatewayMetrics, RelayTally } from '../metrics.ts';
 import type { UpstreamRouter } from '../upstream/router.ts';
 import type { ClientLeg, UpstreamEvents, UpstreamStream } from '../upstream/types.ts';
 import type { XmlLimits } from '../xml/limits.ts';
@@ -27,23 +27,19 @@ export interface ConnectionOptions {
 type Counter = { inc(value?: number): void };
 type Gauge = Counter & { dec(value?: number): void };
 interface Counters {
-  stanzasIn: Counter;
-  stanzasOut: Counter;
-  bytesIn: Counter;
-  bytesOut: Counter;
+  relayedIn: RelayTally;
+  relayedOut: RelayTally;
   pausedToClient: Gauge;
   pausedToServer: Gauge;
 }
-// Label lookups hash the label set on every call: resolve the four series once per registry.
+// Label lookups hash the label set on every call: resolve the series once per registry.
 const countersByMetrics = new WeakMap<GatewayMetrics, Counters>();
 function countersFor(metrics: GatewayMetrics): Counters {
   let c = countersByMetrics.get(metrics);
   if (!c) {
     c = {
-      stanzasIn: metrics.stanzas.labels({ transport: 'websocket', direction: 'in' }),
-      stanzasOut: metrics.stanzas.labels({ transport: 'websocket', direction: 'out' }),
-      bytesIn: metrics.bytes.labels({ transport: 'websocket', direction: 'in' }),
-      bytesOut: metrics.bytes.labels({ transport: 'websocket', direction: 'out' }),
+      relayedIn: metrics.relayTally('websocket', 'in'),
+      relayedOut: metrics.relayTally('websocket', 'out'),
       pausedToClient: metrics.backpressure.labels({ transport: 'websocket', direction: 'to-client' }),
       pausedToServer: metrics.backpressure.labels({ transport: 'websocket', direction: 'to-server' }),
     };
@@ -242,13 +238,11 @@ export class WebSocketConnection implements UpstreamEvents {
           this.#send(action.xml);
           break;
         case 'deliver':
-          this.#counters.stanzasOut.inc();
-          this.#counters.bytesOut.inc(action.xml.length);
+          this.#counters.relayedOut.add(action.xml.length);
           this.#send(action.xml);
           break;
         case 'forward':
-          this.#counters.stanzasIn.inc();
-          this.#counters.bytesIn.inc(bytesIn);
+          this.#counters.relayedIn.add(bytesIn);
           this.#upstream?.send(action.xml);
           break;
         case 'openUpstream': {
