@@ -45,8 +45,20 @@ export interface CertificatePlan {
   leaves: LeafPlan[];
   /** lifetime of a leaf issued now (spec.tls.duration) */
   leafLifetimeMs: number;
-  /** earliest time something must be renewed, for the controller's requeue */
+  /**
+   * Earliest time something must be renewed, for the controller's requeue: of the certificates kept and of
+   * those this plan issues. (The latter must count: the watch events of the operator's own Secret writes are
+   * not a dependable second reconcile, and a renewal missed here waited for the resync.)
+   */
   nextCheck?: Date;
+}
+
+/** Clocks of clients may lag: a certificate is valid from a little before it is issued. */
+const BACKDATE_MS = 5 * 60_000;
+
+/** The validity of a certificate issued at `now` for `lifetimeMs`. */
+export function issueValidity(now: Date, lifetimeMs: number): { notBefore: Date; notAfter: Date } {
+  return { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + lifetimeMs) };
 }
 
 interface Parsed {
@@ -143,7 +155,15 @@ export function certificatePlan(
     return { ...base, action: 'keep', reason: 'valid', renewAt };
   });
 
-  const times = [ca.renewAt, ...leaves.map((l) => l.renewAt)].filter((d): d is Date => d !== undefined).map((d) => d.getTime());
+  // When what is issued now falls due: the same rules applied to the validity it will get.
+  const issuedNow = (lifetimeMs: number, before?: number) => {
+    const v = issueValidity(now, lifetimeMs);
+    return renewalTime(v.notBefore, v.notAfter, before);
+  };
+  const times = [
+    ca.renewAt ?? issuedNow(ca.lifetimeMs),
+    ...leaves.map((l) => l.renewAt ?? issuedNow(leafLifetimeMs, renewBeforeMs)),
+  ].map((d) => d.getTime());
   return {
     ca,
     leaves,

@@ -42,4 +42,4 @@ export { gatewayConfigFor, effectiveGatewayConfig, nodeListFor, upstreamCaMounts
 export { nodeDnsNames } from './certificate.ts';
 export { configHash } from './deployment.ts';
 export { computeStatus, discoveryUrl, observeDeployment, observeCertificate, kubeTime, type ObservedState, type NodeObservation, type CertificateObservation } from './status.ts';
-export { certificatePlan, tlsSecretFor, renewalTime, type CertificatePlan, type CaPlan, type LeafPlan } from './certificate-plan.ts';
+export { certificatePlan, issueValidity, tlsSecretFor, renewalTime, type CertificatePlan, type CaPlan, type LeafPlan } from './certificate-plan.ts';

@@ -93,6 +93,17 @@ describe('certificatePlan', () => {
     expect(plan.nextCheck).toEqual(at(60));
   });
 
+  it('says when to look again at what it issues now, not only at what it keeps', () => {
+    // A new gateway: everything is issued at t0, valid from 5 minutes before; the leaves (90 days) fall due first.
+    const fresh = certificatePlan(twoNodes, [], t0)!;
+    expect(fresh.nextCheck).toEqual(renewalTime(new Date(t0.getTime() - 5 * 60_000), at(90)));
+    // Short-lived leaves renewed 15 s after each issue (the operator-faults rotation scenario): due again 15 s on.
+    const fast = gateway('chat', { ...twoNodes.spec, tls: { selfManaged: {}, duration: '1h', renewBefore: '59m45s' } });
+    const renewing = certificatePlan(fast, [], t0)!;
+    expect(renewing.leaves.map((l) => l.action)).toEqual(['issue', 'issue']);
+    expect(renewing.nextCheck).toEqual(new Date(t0.getTime() + 15_000));
+  });
+
   it('renews at 2/3 of the lifetime, or renewBefore ahead of expiry', () => {
     expect(certificatePlan(twoNodes, healthy(), at(60))!.leaves.map((l) => l.action)).toEqual(['renew', 'renew']);
     expect(renewalTime(t0, at(90), 10 * DAY)).toEqual(at(80));

@@ -2,12 +2,10 @@
 // this strategy generates the keys and certificates it asks for (pki.ts) and returns them as Secrets.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Problem } from '../../../shared/errors/codes.ts';
-import { certificatePlan, tlsSecretFor } from '../../desired/index.ts';
+import { certificatePlan, issueValidity, tlsSecretFor } from '../../desired/index.ts';
 import { createCa, issueLeaf, type IssuedCertificate } from './pki.ts';
 import type { CertificateDeps, CertificateInputs, CertificateObservations, CertificateRound, CertificateStrategy } from './strategy.ts';
 
-/** Clocks of clients may lag: a certificate is valid from a little before it is issued. */
-const BACKDATE_MS = 5 * 60_000;
 /** A renewal months away is checked again sooner (the resync also comes by). */
 const MAX_RENEWAL_WAIT_MS = 12 * 3_600_000;
 
@@ -23,7 +21,7 @@ export function selfManagedCertificates(deps: CertificateDeps): CertificateStrat
       const plan = certificatePlan(gw, existing, now, ctx);
       if (!plan) throw new Error('selfManaged certificates for a gateway whose spec.tls chooses another source');
       const byName = new Map(existing.map((s) => [s.metadata?.name ?? '', s]));
-      const validity = (lifetimeMs: number) => ({ notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter: new Date(now.getTime() + lifetimeMs) });
+      const validity = (lifetimeMs: number) => issueValidity(now, lifetimeMs);
       const secrets: V1Secret[] = [];
       const problems: Problem[] = [];
       const issued: string[] = [];
