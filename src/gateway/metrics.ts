@@ -23,6 +23,14 @@ export class RelayTally {
   }
 }
 
+/** Adds what the tallies counted since the last collection to `counter`, and starts them again from zero. */
+function foldTallies(tallies: Map<string, RelayTally>, field: 'stanzas' | 'bytes', counter: { inc(labels: RelayTally['labels'], value: number): void }): void {
+  for (const t of tallies.values()) {
+    if (t[field] > 0) counter.inc(t.labels, t[field]);
+    t[field] = 0;
+  }
+}
+
 export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics(registry, 'xwg_process_');
@@ -49,10 +57,7 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       labelNames: ['transport', 'direction'],
       registers,
       collect() {
-        for (const t of tallies.values()) {
-          if (t.stanzas > 0) this.inc(t.labels, t.stanzas);
-          t.stanzas = 0;
-        }
+        foldTallies(tallies, 'stanzas', this);
       },
     }),
     bytes: new Counter({
@@ -61,10 +66,7 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       labelNames: ['transport', 'direction'],
       registers,
       collect() {
-        for (const t of tallies.values()) {
-          if (t.bytes > 0) this.inc(t.labels, t.bytes);
-          t.bytes = 0;
-        }
+        foldTallies(tallies, 'bytes', this);
       },
     }),
     closes: new Counter({ name: 'xwg_closes_total', help: 'Client streams ended, by reason', labelNames: ['transport', 'reason'], registers }),
